@@ -1,0 +1,216 @@
+"""The engine: the stream store, FFmpeg and every relay of one process, in one owner.
+
+The server extension and the in-process Python API both drive an ``Engine``: it looks streams up in
+the store (off the event loop), keeps at most one relay per (stream, profile), enforces the relay and
+viewer limits, restarts relays when a URL changes, ends them when a stream is removed, keeps an event
+log, and stops every FFmpeg on :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LimitError
+from .events import RelayEvent, RelayState
+from .ffmpeg import FFmpegInfo, Profile, find_ffmpeg, relay_argv
+from .relay import Relay, RelayConfig
+from .sources import parse_source
+from .stats import RelayStats
+from .store import AsyncStore, StreamRecord, StreamStore, default_store_path
+from .subscription import Subscription
+
+__all__ = ["Engine", "EngineConfig"]
+
+log = logging.getLogger(__name__)
+
+# A stream shows the liveliest state among its relays.
+_STATE_RANK = [
+    RelayState.PLAYING,
+    RelayState.CONNECTING,
+    RelayState.RECONNECTING,
+    RelayState.ERROR,
+    RelayState.IDLE,
+    RelayState.STOPPED,
+]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    max_relays: int = 16  # FFmpeg processes at once
+    max_viewers: int = 64  # subscriptions per stream, over its profiles
+    event_log: int = 1000  # events kept for ``events()``
+
+
+class Engine:
+    """Owns the relays of one process. Build it with :meth:`open` (or from parts in tests)."""
+
+    def __init__(self, store: AsyncStore, ffmpeg: FFmpegInfo, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.ffmpeg = ffmpeg
+        self.config = config or EngineConfig()
+        self._relays: dict[tuple[str, Profile], Relay] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._events: collections.deque[RelayEvent] = collections.deque(maxlen=self.config.event_log)
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        store_path: str | os.PathLike[str] | None = None,
+        *,
+        ffmpeg_path: str | None = None,
+        config: EngineConfig | None = None,
+    ) -> Engine:
+        """Find FFmpeg, open the store, and start the relays of keep-alive streams."""
+        ffmpeg = await asyncio.to_thread(find_ffmpeg, ffmpeg_path)
+        path = store_path if store_path is not None else default_store_path()
+        store = AsyncStore(await asyncio.to_thread(StreamStore, path))
+        engine = cls(store, ffmpeg, config)
+        for record in await store.list():
+            engine._keep_alive(record)
+        return engine
+
+    # -- relays ---------------------------------------------------------------------------------
+    @property
+    def relays(self) -> dict[tuple[str, Profile], Relay]:
+        return dict(self._relays)
+
+    def relay(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Relay | None:
+        return self._relays.get((stream_id, Profile.parse(profile)))
+
+    async def subscribe(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Subscription:
+        """Subscribe to a stream's relay for ``profile``, starting it if needed."""
+        prof = Profile.parse(profile)
+        record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
+        self._check_open()
+        # no await from here on: twenty simultaneous joins find or create the same relay
+        viewers = sum(len(r.subscriptions) for (sid, _), r in self._relays.items() if sid == stream_id)
+        if viewers >= self.config.max_viewers:
+            raise LimitError(f"this stream already has {viewers} viewers, the most allowed")
+        return self._relay_for(record, prof).subscribe()
+
+    def _relay_for(self, record: StreamRecord, profile: Profile) -> Relay:
+        key = (record.id, profile)
+        relay = self._relays.get(key)
+        if relay is None:
+            if len(self._relays) >= self.config.max_relays:
+                raise LimitError(
+                    f"{len(self._relays)} relays are running, the most allowed: stop one or raise the limit"
+                )
+            source = parse_source(record.url)
+            relay = Relay(
+                record.id,
+                profile.value,
+                relay_argv(
+                    self.ffmpeg.path, source, profile, transport=record.options.get("transport", "tcp")
+                ),
+                secrets=source.secrets,
+                config=self.config.relay,
+                keep_alive=bool(record.options.get("keep_alive")) and profile is Profile.GRID,
+                on_event=self._events.append,
+                on_idle=self._forget,
+            )
+            self._relays[key] = relay
+        return relay
+
+    def _keep_alive(self, record: StreamRecord) -> None:
+        if record.options.get("keep_alive") and not self._closed:
+            try:
+                self._relay_for(record, Profile.GRID).start()
+            except LimitError as exc:
+                log.warning("stream %s: keep-alive relay not started: %s", record.id, exc.message)
+
+    def _forget(self, relay: Relay) -> None:
+        """Drop a relay from the table at once (a new join makes a new one) and stop it."""
+        key = (relay.stream_id, Profile(relay.profile))
+        if self._relays.get(key) is relay:
+            del self._relays[key]
+        task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def _stream_relays(self, stream_id: str) -> list[Relay]:
+        return [r for (sid, _), r in self._relays.items() if sid == stream_id]
+
+    # -- streams --------------------------------------------------------------------------------
+    async def add_stream(
+        self, url: str, label: str | None = None, options: Mapping[str, Any] | None = None
+    ) -> StreamRecord:
+        record = await self.store.add(url, label, options)
+        self._keep_alive(record)
+        return record
+
+    async def update_stream(
+        self,
+        stream_id: str,
+        *,
+        url: str | None = None,
+        label: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> StreamRecord:
+        """Change a stream; its running relays restart when the URL or the transport changed."""
+        before = await self.store.get(stream_id)
+        record = await self.store.update(stream_id, url=url, label=label, options=options)
+        transport = record.options.get("transport")
+        if record.url != before.url or transport != before.options.get("transport"):
+            source = parse_source(record.url)
+            for relay in self._stream_relays(stream_id):
+                argv = relay_argv(
+                    self.ffmpeg.path, source, Profile(relay.profile), transport=transport or "tcp"
+                )
+                await relay.restart(argv, source.secrets)
+        keep = bool(record.options.get("keep_alive"))
+        for relay in self._stream_relays(stream_id):
+            if relay.profile == Profile.GRID.value and relay.keep_alive != keep:
+                relay.keep_alive = keep
+                if not keep and not relay.subscriptions:
+                    self._forget(relay)
+        self._keep_alive(record)
+        return record
+
+    async def remove_stream(self, stream_id: str) -> None:
+        """Soft-delete a stream; its relays stop and their viewers get ``ended``."""
+        await self.store.delete(stream_id)
+        for relay in self._stream_relays(stream_id):
+            del self._relays[(relay.stream_id, Profile(relay.profile))]
+            await relay.stop("ended", ended=True)
+
+    def stream_state(self, stream_id: str) -> tuple[RelayState, int, str | None]:
+        """(state, viewers, last error message) of a stream over its relays; idle without one."""
+        relays = self._stream_relays(stream_id)
+        if not relays:
+            return RelayState.IDLE, 0, None
+        best = min(relays, key=lambda r: _STATE_RANK.index(r.state))
+        error = next((r.last_error.message for r in relays if r.last_error), None)
+        return best.state, sum(len(r.subscriptions) for r in relays), error
+
+    def stats(self, stream_id: str | None = None) -> list[RelayStats]:
+        return [r.stats() for (sid, _), r in self._relays.items() if stream_id in (None, sid)]
+
+    def events(self) -> list[RelayEvent]:
+        return list(self._events)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the engine is closed")
+
+    async def close(self) -> None:
+        """Stop every relay and its FFmpeg, then close the store (idempotent)."""
+        self._closed = True
+        relays, self._relays = list(self._relays.values()), {}
+        await asyncio.gather(*(r.stop("server shutting down") for r in relays), *self._stopping)
+        await self.store.aclose()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

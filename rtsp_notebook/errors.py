@@ -1,0 +1,142 @@
+"""The one exception tree of rtsp-notebook.
+
+Every error carries a stable ``code`` (the wire name used by the REST API and the WebSocket) and a
+message written for a person. No message ever holds a password: messages are built from masked
+values only, and FFmpeg's stderr is masked before it becomes an error.
+
+::
+
+    RtspNotebookError                 code
+    ├── InvalidURLError               INVALID_URL
+    ├── InvalidInputError             BAD_REQUEST      (label, options, ids, messages)
+    ├── StreamNotFoundError           NOT_FOUND        (no such stream in the store)
+    ├── ConflictError                 CONFLICT         (the same URL is already active)
+    ├── LimitError                    LIMIT            (too many relays or viewers)
+    ├── StoreError                    STORE            (the database cannot be used)
+    ├── FFmpegNotFoundError           FFMPEG_MISSING
+    └── SourceError                   (the camera or FFmpeg failed)
+        ├── AuthError                 AUTH
+        ├── CameraNotFoundError       NOT_FOUND        (the camera answered 404)
+        ├── UnreachableError          UNREACHABLE
+        ├── SourceTimeoutError        TIMEOUT          (no data before a deadline: start or stall)
+        ├── UnsupportedError          UNSUPPORTED
+        └── FFmpegExitError           FFMPEG_EXIT
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "CameraNotFoundError",
+    "ConflictError",
+    "FFmpegExitError",
+    "FFmpegNotFoundError",
+    "InvalidInputError",
+    "InvalidURLError",
+    "LimitError",
+    "RtspNotebookError",
+    "SourceError",
+    "SourceTimeoutError",
+    "StoreError",
+    "StreamNotFoundError",
+    "UnreachableError",
+    "UnsupportedError",
+    "source_error_for_code",
+]
+
+
+class RtspNotebookError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    code: str = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON error body of the REST API: ``{"code", "message"}``."""
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidURLError(RtspNotebookError, ValueError):
+    code = "INVALID_URL"
+
+
+class InvalidInputError(RtspNotebookError, ValueError):
+    code = "BAD_REQUEST"
+
+
+class StreamNotFoundError(RtspNotebookError, KeyError):
+    code = "NOT_FOUND"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class ConflictError(RtspNotebookError):
+    code = "CONFLICT"
+
+
+class LimitError(RtspNotebookError):
+    code = "LIMIT"
+
+
+class StoreError(RtspNotebookError):
+    code = "STORE"
+
+
+class FFmpegNotFoundError(RtspNotebookError):
+    code = "FFMPEG_MISSING"
+
+
+class SourceError(RtspNotebookError):
+    """The camera or its FFmpeg process failed; ``message`` is masked, ``detail`` is masked stderr."""
+
+    code = "FFMPEG_EXIT"
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class AuthError(SourceError):
+    code = "AUTH"
+
+
+class CameraNotFoundError(SourceError):
+    code = "NOT_FOUND"
+
+
+class UnreachableError(SourceError):
+    code = "UNREACHABLE"
+
+
+class SourceTimeoutError(SourceError):
+    code = "TIMEOUT"
+
+
+class UnsupportedError(SourceError):
+    code = "UNSUPPORTED"
+
+
+class FFmpegExitError(SourceError):
+    code = "FFMPEG_EXIT"
+
+
+_SOURCE_ERRORS: dict[str, type[SourceError]] = {
+    cls.code: cls
+    for cls in (
+        AuthError,
+        CameraNotFoundError,
+        UnreachableError,
+        SourceTimeoutError,
+        UnsupportedError,
+        FFmpegExitError,
+    )
+}
+
+
+def source_error_for_code(code: str) -> type[SourceError]:
+    """The ``SourceError`` subclass for a camera error code (FFMPEG_EXIT when unknown)."""
+    return _SOURCE_ERRORS.get(code, FFmpegExitError)

@@ -1,0 +1,199 @@
+"""FFmpeg: finding the binary and building its command lines.
+
+Every argv comes from a pure function of (binary, source, profile, options); the defaults live in
+this module and nowhere else, and the tests pin them case by case without running FFmpeg.
+
+Choices, measured against the GStreamer test camera (see BENCHMARKS.md):
+
+* ``-analyzeduration 200000`` (0.2 s of probing) gives the first output in about 0.35 s; FFmpeg's
+  default probing took 1.25 s and ``-probesize 32 -analyzeduration 0`` took 2.2 s.
+* ``-fflags nobuffer -flags low_delay`` and ``-flush_packets 1`` keep frames from waiting in buffers.
+* MPEG-1 only knows a few frame rates. The ``grid`` profile runs at 15 fps, which MPEG-1 only allows
+  with ``-strict unofficial`` (JSMpeg plays it: it decodes a stream as it arrives).
+* One GOP per second bounds the keyframe cache a new viewer receives, and the wait of a cold start.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import FFmpegNotFoundError
+from .sources import Source
+
+__all__ = [
+    "PROFILES",
+    "FFmpegInfo",
+    "Profile",
+    "ProfileSpec",
+    "find_ffmpeg",
+    "input_args",
+    "relay_argv",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Profile(str, enum.Enum):
+    """What a relay encodes for: small tiles or the expanded view."""
+
+    GRID = "grid"
+    FULL = "full"
+
+    @classmethod
+    def parse(cls, value: object) -> Profile:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(p.value for p in cls)
+            raise ValueError(f"unknown profile {value!r}: use one of {allowed}") from None
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    max_width: int | None  # None keeps the source size
+    fps_expr: str  # an FFmpeg ``fps`` filter expression that only yields MPEG-1 rates
+    qscale: int  # mpeg1video quantiser (2 best .. 31 worst)
+
+
+PROFILES: dict[Profile, ProfileSpec] = {
+    # at most 640 px wide, at most 15 fps
+    Profile.GRID: ProfileSpec(max_width=640, fps_expr="if(lte(source_fps,10),10,15)", qscale=6),
+    # source size, at most 30 fps, rounded to a rate MPEG-1 can carry
+    Profile.FULL: ProfileSpec(
+        max_width=None, fps_expr="if(lte(source_fps,15),15,if(lte(source_fps,25),25,30))", qscale=5
+    ),
+}
+
+# Input side: probing and socket deadlines.
+ANALYZE_DURATION_US = 200_000
+PROBE_SIZE = 1_000_000
+SOCKET_TIMEOUT_US = 10_000_000
+# Output side: one keyframe per second of output (in frames at the profile's highest rate).
+GOP_FRAMES = {Profile.GRID: 15, Profile.FULL: 30}
+
+_PROTOCOLS = {
+    ("rtsp", "tcp"): "rtsp,tcp",
+    ("rtsp", "udp"): "rtsp,rtp,udp,tcp",
+    ("rtsps", "tcp"): "rtsps,tls,tcp",
+    ("rtsps", "udp"): "rtsps,tls,tcp,rtp,udp,srtp",
+}
+
+
+@dataclass(frozen=True)
+class FFmpegInfo:
+    path: str
+    version: str
+
+
+_VERSION_RE = re.compile(r"ffmpeg version (\S+)")
+
+
+def _version_of(path: str) -> str | None:
+    try:
+        out = subprocess.run(
+            [path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _VERSION_RE.search(out.stdout)
+    return match.group(1) if out.returncode == 0 and match else None
+
+
+def find_ffmpeg(configured: str | os.PathLike[str] | None = None) -> FFmpegInfo:
+    """Find FFmpeg: the configured path, else ``ffmpeg`` on PATH, else imageio-ffmpeg's binary.
+
+    Blocking (it runs ``ffmpeg -version``): call it at start-up or through ``asyncio.to_thread``.
+    A configured path that does not work is an error, not a reason to look elsewhere.
+    """
+    if configured:
+        path = os.fspath(configured)
+        version = _version_of(path)
+        if version is None:
+            raise FFmpegNotFoundError(f"the configured FFmpeg at {path!r} does not run")
+        return FFmpegInfo(path, version)
+    candidates: list[str] = []
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        candidates.append(on_path)
+    try:
+        import imageio_ffmpeg
+
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError) as exc:
+        log.debug("imageio-ffmpeg has no binary: %s", exc)
+    for path in candidates:
+        version = _version_of(path)
+        if version is not None:
+            return FFmpegInfo(path, version)
+        log.warning("FFmpeg at %s does not run; trying the next one", path)
+    raise FFmpegNotFoundError(
+        "no FFmpeg found: install imageio-ffmpeg, put ffmpeg on PATH, or configure its path"
+    )
+
+
+def input_args(source: Source, transport: str = "tcp") -> list[str]:
+    """The input half of an argv: how FFmpeg reads ``source``."""
+    if source.scheme == "demo":
+        width, height = source.demo_size
+        graph = f"{source.pattern}=size={width}x{height}:rate={source.demo_fps}"
+        return ["-re", "-f", "lavfi", "-i", graph]
+    if transport not in ("tcp", "udp"):
+        raise ValueError(f"unknown transport {transport!r}: use tcp or udp")
+    return [
+        "-rtsp_transport", transport,
+        "-timeout", str(SOCKET_TIMEOUT_US),
+        "-fflags", "nobuffer",
+        "-flags", "low_delay",
+        "-analyzeduration", str(ANALYZE_DURATION_US),
+        "-probesize", str(PROBE_SIZE),
+        "-protocol_whitelist", _PROTOCOLS[(source.scheme, transport)],
+        "-i", source.url,
+    ]  # fmt: skip
+
+
+def _video_filter(spec: ProfileSpec) -> str:
+    filters = [f"fps=fps='{spec.fps_expr}'"]
+    if spec.max_width is not None:
+        filters.append(f"scale=w='trunc(min({spec.max_width},iw)/2)*2':h=-2")
+    return ",".join(filters)
+
+
+def output_args(profile: Profile) -> list[str]:
+    """The output half: MPEG-1 video in MPEG-TS on stdout, no audio, flushed packet by packet."""
+    spec = PROFILES[profile]
+    return [
+        "-an", "-sn", "-dn",
+        "-vf", _video_filter(spec),
+        "-c:v", "mpeg1video",
+        "-strict", "unofficial",
+        "-pix_fmt", "yuv420p",
+        "-q:v", str(spec.qscale),
+        "-g", str(GOP_FRAMES[profile]),
+        "-bf", "0",
+        "-f", "mpegts",
+        "-muxdelay", "0",
+        "-muxpreload", "0",
+        "-flush_packets", "1",
+        "pipe:1",
+    ]  # fmt: skip
+
+
+def base_args(ffmpeg: str) -> list[str]:
+    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
+
+
+def relay_argv(ffmpeg: str, source: Source, profile: Profile, *, transport: str = "tcp") -> list[str]:
+    """The argv of a relay's FFmpeg: ``source`` to MPEG-1 in MPEG-TS on stdout for ``profile``."""
+    return [*base_args(ffmpeg), *input_args(source, transport), *output_args(profile)]
+
+
+def argv_for_display(argv: Sequence[str], source: Source) -> str:
+    """An argv as one masked line for logs."""
+    return " ".join(source.masked if arg == source.url else arg for arg in argv)

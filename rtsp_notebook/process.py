@@ -1,0 +1,190 @@
+"""Supervision of one FFmpeg child process.
+
+Every process has an owner, its own process group, a stderr record that is drained continuously
+into a bounded buffer (FFmpeg blocks when nobody reads its stderr), and an idempotent ``stop``:
+SIGTERM to the group, keep reading stdout (FFmpeg ignores SIGTERM while its stdout pipe is full),
+SIGKILL after a grace period, and always reap.
+
+If the owning Python process dies without stopping its children, each FFmpeg gets EPIPE on its
+next write to the closed stdout pipe and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import re
+import signal
+from collections.abc import Iterable, Sequence
+
+from .errors import (
+    AuthError,
+    CameraNotFoundError,
+    FFmpegExitError,
+    SourceError,
+    SourceTimeoutError,
+    UnreachableError,
+    UnsupportedError,
+)
+from .sources import mask_text
+
+__all__ = ["FFmpegProcess", "classify_stderr", "live_processes"]
+
+log = logging.getLogger(__name__)
+
+STDERR_LINES = 64
+STDERR_LINE_CHARS = 400
+READ_CHUNK = 1 << 16
+
+# The first pattern that matches FFmpeg's stderr decides the error; the message is for people.
+_RULES: list[tuple[re.Pattern[str], type[SourceError], str]] = [
+    (re.compile(r"401 Unauthorized|Unauthorized|authori[sz]ation failed", re.I), AuthError,
+     "the camera refused the user name or password (401 Unauthorized)"),
+    (re.compile(r"403 Forbidden", re.I), AuthError, "the camera refused access (403 Forbidden)"),
+    (re.compile(r"404 Not Found|Stream not found|454 Session Not Found", re.I), CameraNotFoundError,
+     "the camera has no stream at this path (404 Not Found)"),
+    (re.compile(r"Connection refused", re.I), UnreachableError,
+     "the camera refused the connection: check the host and port"),
+    (re.compile(r"No route to host|Network is unreachable|Host is unreachable|Cannot assign requested"
+                r"|Name or service not known|Temporary failure in name resolution|nodename nor servname"
+                r"|Failed to resolve hostname|Connection reset by peer", re.I), UnreachableError,
+     "the camera cannot be reached"),
+    (re.compile(r"timed out|Operation timed out", re.I), SourceTimeoutError,
+     "the camera did not answer in time"),
+    (re.compile(r"Unknown codec|unsupported|not supported|Could not find codec parameters"
+                r"|Decoder \(codec .*\) not found|no decoder", re.I), UnsupportedError,
+     "the camera's video format is not supported"),
+]  # fmt: skip
+
+_LIVE: set[FFmpegProcess] = set()
+
+
+def live_processes() -> frozenset[FFmpegProcess]:
+    """FFmpeg processes started by this Python process and not reaped yet."""
+    return frozenset(_LIVE)
+
+
+def classify_stderr(stderr: str, returncode: int | None) -> SourceError:
+    """The error that FFmpeg's (already masked) stderr and exit status describe."""
+    for pattern, cls, message in _RULES:
+        if pattern.search(stderr):
+            return cls(message, detail=stderr)
+    last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
+    status = "was killed" if returncode is not None and returncode < 0 else f"exited with code {returncode}"
+    return FFmpegExitError(f"FFmpeg {status}" + (f": {last.strip()}" if last else ""), detail=stderr)
+
+
+class FFmpegProcess:
+    """A running FFmpeg; create it with :meth:`spawn`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, name: str, secrets: Sequence[str]) -> None:
+        self._proc = proc
+        self.name = name
+        self._secrets = tuple(secrets)
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._stderr_task = asyncio.create_task(self._drain_stderr(), name=f"{name}:stderr")
+        self._stop_task: asyncio.Task[int] | None = None
+        assert proc.stdout is not None
+        self.stdout: asyncio.StreamReader = proc.stdout
+
+    @classmethod
+    async def spawn(
+        cls, argv: Sequence[str], *, name: str = "ffmpeg", secrets: Iterable[str] = ()
+    ) -> FFmpegProcess:
+        """Start ``argv`` (never through a shell) in a new process group."""
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=READ_CHUNK * 4,
+        )
+        self = cls(proc, name, list(secrets))
+        _LIVE.add(self)
+        log.debug("%s: started pid %d", name, proc.pid)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    async def read(self, timeout: float) -> bytes:
+        """Up to 64 KiB of stdout; ``b""`` at the end; SourceTimeoutError after ``timeout`` s without data."""
+        try:
+            return await asyncio.wait_for(self.stdout.read(READ_CHUNK), timeout)
+        except asyncio.TimeoutError:
+            raise SourceTimeoutError(f"no video from the camera for {timeout:g} s") from None
+
+    def stderr_tail(self) -> str:
+        """The last lines of stderr, masked."""
+        return "\n".join(self._stderr)
+
+    def error(self) -> SourceError:
+        """What went wrong, from stderr and the exit status (call after the process ended)."""
+        return classify_stderr(self.stderr_tail(), self.returncode)
+
+    async def _drain_stderr(self) -> None:
+        stream = self._proc.stderr
+        assert stream is not None
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the reader's limit: drop what is buffered
+                line = b"[stderr line too long]\n"
+            except (ConnectionError, OSError):
+                return
+            if not line:
+                return
+            text = mask_text(line.decode("utf-8", "replace").rstrip(), self._secrets)
+            if text:
+                self._stderr.append(text[:STDERR_LINE_CHARS])
+                log.debug("%s: %s", self.name, text[:STDERR_LINE_CHARS])
+
+    def stop(self, grace: float = 2.0) -> asyncio.Task[int]:
+        """Stop the process (idempotent): the same task for every caller; it yields the exit status."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.create_task(self._stop(grace), name=f"{self.name}:stop")
+        return self._stop_task
+
+    def _signal(self, sig: int) -> None:
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, sig)
+
+    async def _discard_stdout(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while await self.stdout.read(READ_CHUNK):
+                pass
+
+    async def _stop(self, grace: float) -> int:
+        discard = asyncio.create_task(self._discard_stdout(), name=f"{self.name}:discard")
+        try:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
+            except asyncio.TimeoutError:
+                log.info("%s: pid %d ignored SIGTERM for %g s; killing it", self.name, self.pid, grace)
+                self._signal(signal.SIGKILL)
+            code = await self._proc.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
+            return code
+        finally:
+            discard.cancel()
+            self._stderr_task.cancel()
+            if self._proc.returncode is None:  # cancelled while stopping: never leave it running
+                self._signal(signal.SIGKILL)
+            else:
+                _LIVE.discard(self)
+                log.debug("%s: pid %d ended with %s", self.name, self.pid, self._proc.returncode)
+
+    def __repr__(self) -> str:
+        return f"<FFmpegProcess {self.name} pid={self.pid} returncode={self.returncode}>"

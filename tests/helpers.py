@@ -1,0 +1,130 @@
+"""Waiting with deadlines, reading subscriptions, and finding FFmpeg children in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from rtsp_notebook.engine import Engine, EngineConfig
+from rtsp_notebook.events import EventKind, RelayEvent
+from rtsp_notebook.ffmpeg import find_ffmpeg
+from rtsp_notebook.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer
+from rtsp_notebook.relay import RelayConfig
+from rtsp_notebook.store import AsyncStore, StreamStore
+from rtsp_notebook.subscription import Subscription, SubscriptionClosed
+
+POLL = 0.02
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(POLL)
+
+
+def ffmpeg_children() -> list[psutil.Process]:
+    """FFmpeg processes that this test process started (they run in their own sessions)."""
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "ffmpeg" in child.name() and child.status() != psutil.STATUS_ZOMBIE:
+                out.append(child)
+    return out
+
+
+class Reader:
+    """Consumes a subscription in the background, recording bytes, events and times."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+        self.data = bytearray()
+        self.events: list[RelayEvent] = []
+        self.first_bytes_at: float | None = None
+        self.closed: str | None = None
+        self.created = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self.sub.get()
+                if isinstance(item, bytes):
+                    if self.first_bytes_at is None:
+                        self.first_bytes_at = time.monotonic()
+                    self.data += item
+                else:
+                    self.events.append(item)
+        except SubscriptionClosed as exc:
+            self.closed = exc.reason
+
+    def kinds(self, kind: EventKind) -> list[RelayEvent]:
+        return [e for e in self.events if e.kind is kind]
+
+    async def wait_bytes(self, n: int, timeout: float = 10.0) -> None:
+        start = len(self.data)
+        await wait_until(lambda: len(self.data) - start >= n, timeout, f"{n} more bytes")
+
+    async def wait_event(
+        self, kind: EventKind, count: int = 1, timeout: float = 10.0, **match: Any
+    ) -> RelayEvent:
+        def found() -> RelayEvent | None:
+            hits = [e for e in self.kinds(kind) if all(getattr(e, k) == v for k, v in match.items())]
+            return hits[count - 1] if len(hits) >= count else None
+
+        return await wait_until(found, timeout, f"event {kind.value} #{count} {match}")
+
+    async def stop(self) -> None:
+        self.sub.close()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def analyze(data: bytes) -> TsAnalyzer:
+    analyzer = TsAnalyzer()
+    analyzer.feed(PacketAligner().feed(bytes(data)))
+    return analyzer
+
+
+def pid_of(packet: bytes) -> int:
+    return ((packet[1] & 0x1F) << 8) | packet[2]
+
+
+def packets(data: bytes) -> list[bytes]:
+    return [bytes(data[i : i + PACKET_SIZE]) for i in range(0, len(data) - PACKET_SIZE + 1, PACKET_SIZE)]
+
+
+_FFMPEG = None
+
+
+def ffmpeg_info() -> Any:
+    global _FFMPEG
+    if _FFMPEG is None:
+        _FFMPEG = find_ffmpeg()
+    return _FFMPEG
+
+
+@contextlib.asynccontextmanager
+async def engine_for(tmp_path: Path, **relay: Any) -> AsyncIterator[Engine]:
+    """An engine on a fresh store in ``tmp_path``; relay settings override the defaults."""
+    limits = {k: relay.pop(k) for k in ("max_relays", "max_viewers") if k in relay}
+    config = EngineConfig(relay=RelayConfig(**relay), **limits)
+    store = AsyncStore(StreamStore(tmp_path / f"streams-{os.getpid()}.db"))
+    engine = Engine(store, ffmpeg_info(), config)
+    try:
+        yield engine
+    finally:
+        await engine.close()
