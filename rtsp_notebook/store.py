@@ -1,0 +1,499 @@
+"""The durable stream store: one SQLite file (WAL, mode 0600, versioned schema, soft delete).
+
+``StreamStore`` is the synchronous store: one connection guarded by a lock, every write in a
+``BEGIN IMMEDIATE`` transaction, so several stores (a Jupyter server and a kernel, say) can share a file.
+``AsyncStore`` runs the same calls on one dedicated worker thread so an event loop never waits on SQLite.
+Every ``sqlite3`` error that escapes becomes a ``StoreError``; no message ever holds a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import contextlib
+import functools
+import json
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import stat
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from .errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
+from .sources import Source, mask_url, parse_source
+
+__all__ = [
+    "DEFAULT_OPTIONS", "AsyncStore", "StreamRecord", "StreamStore", "default_store_path", "validate_label",
+    "validate_options",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_Options = Mapping[str, Any] | None
+
+DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "tcp", "keep_alive": False}
+MAX_LABEL_LENGTH: Final = 200
+MAX_OPTIONS_BYTES: Final = 4096
+_ID_RE: Final = re.compile(r"[0-9a-z]{1,32}")
+_SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_APPLICATION_ID: Final = 0x52545350  # "RTSP"
+_COLUMNS: Final = "id, url, label, options, created_at, updated_at"
+
+# Ordered schema migrations: migration N moves ``PRAGMA user_version`` from N-1 to N, in one transaction.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        "CREATE TABLE streams (id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL, label TEXT NOT NULL, "
+        "options TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT NULL)",
+        "CREATE UNIQUE INDEX streams_active_url ON streams (url) WHERE deleted_at IS NULL",
+        f"PRAGMA application_id = {_APPLICATION_ID}",
+    ),
+)
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Option:
+    allowed: str
+    check: Callable[[object], bool]
+    secret: bool = False  # a secret option's value is never echoed in a message
+
+
+_OPTIONS: Final[Mapping[str, _Option]] = {
+    "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
+    "transport": _Option("one of 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("tcp", "udp")),
+}
+
+
+def validate_options(options: object, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check user options and merge them over ``base`` (or the defaults); raises InvalidInputError."""
+    merged = {**DEFAULT_OPTIONS, **(base or {})}
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise InvalidInputError(
+            f"options must be an object of option names to values, got {type(options).__name__}"
+        )
+    known = ", ".join(sorted(_OPTIONS))
+    for key, value in options.items():
+        spec = _OPTIONS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise InvalidInputError(f"unknown option {_short(key)}; known options are: {known}")
+        if not spec.check(value):
+            shown = "a value that is not shown" if spec.secret else _short(value)
+            raise InvalidInputError(f"option {key!r} must be {spec.allowed}, got {shown}")
+        merged[key] = value
+    size = len(json.dumps(merged, separators=(",", ":")).encode())
+    if size > MAX_OPTIONS_BYTES:
+        raise InvalidInputError(
+            f"options are too large ({size} bytes as JSON); at most {MAX_OPTIONS_BYTES} bytes are allowed"
+        )
+    return merged
+
+
+def validate_label(label: object, default: str) -> str:
+    """A label: a string, stripped, at most 200 characters, no control characters; empty gives ``default``."""
+    if not isinstance(label, str | None):
+        raise InvalidInputError(f"label must be a string, got {type(label).__name__}")
+    label = (label or "").strip()
+    if not label:
+        return default[:MAX_LABEL_LENGTH]
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidInputError(
+            f"label is too long ({len(label)} characters); at most {MAX_LABEL_LENGTH} characters are allowed"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in label):
+        raise InvalidInputError(
+            f"label must not contain control characters (such as newlines or tabs), got {_short(label)}"
+        )
+    return label
+
+
+def _check_id(stream_id: object) -> str:
+    if not isinstance(stream_id, str) or _ID_RE.fullmatch(stream_id) is None:
+        raise InvalidInputError(
+            f"stream id must be 1 to 32 characters of 0-9 and a-z, got {_short(stream_id, 40)}"
+        )
+    return stream_id
+
+
+def _default_label(source: Source) -> str:
+    """The host of a camera, the pattern of a demo source."""
+    return (source.pattern if source.scheme == "demo" else source.host) or source.masked
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, repr=False)
+class StreamRecord:
+    """One stored stream. ``url`` is the full URL with its password: internal, never shown."""
+
+    id: str
+    url: str
+    label: str
+    options: dict[str, Any] = field(hash=False)  # records stay hashable
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"StreamRecord(id={self.id!r}, label={self.label!r}, url={self.masked_url!r})"
+
+    def public(self) -> dict[str, Any]:
+        """The JSON-ready public form: masked URL, ISO 8601 UTC times."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "url": self.masked_url,
+            "options": dict(self.options),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def _record(row: tuple[Any, ...]) -> StreamRecord:
+    id_, url, label, options, created_at, updated_at = row
+    try:
+        return StreamRecord(
+            id_, url, label, json.loads(options),
+            datetime.fromisoformat(created_at), datetime.fromisoformat(updated_at),
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"stream {id_!r} is damaged in the database ({type(exc).__name__})") from exc
+
+
+@contextlib.contextmanager
+def _guard(action: str) -> Iterator[None]:
+    """Turn an escaping ``sqlite3`` error into a StoreError (SQLite's messages never hold bound values)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"the stream database could not {action}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any error (the first error is the one raised)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the directory (0700) and the file (0600), or tighten them; refuse a non-SQLite file."""
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        parent.chmod(0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{path} is not a regular file")
+        if info.st_size and os.read(fd, len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+            raise StoreError(f"{path} is not an SQLite database; it was left untouched (move it away)")
+    finally:
+        os.close(fd)
+    # SQLite gives a new -wal/-shm the database's mode: tighten before SQLite ever opens the file.
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+            if mode & 0o077:
+                log.warning("%s had mode %o (open to other users); setting mode 600", candidate, mode)
+                candidate.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot set mode 600 on %s: %s", candidate, exc.strerror)
+
+
+class StreamStore:
+    """The stream store in one SQLite file; safe to share between threads and between processes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            _prepare_file(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot open the stream database at {self.path}: {exc.strerror}") from exc
+        with _guard(f"open {self.path}"):
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        try:
+            with _guard(f"open {self.path}"):
+                conn.execute("PRAGMA busy_timeout = 5000")
+                self._check_version(conn)  # before anything writes to a foreign or newer database
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("%s: WAL journal mode unavailable, using %s", self.path, mode)
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._schema_version = self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        log.debug("stream store open at %s (schema version %d)", self.path, self._schema_version)
+
+    def _migrate(self, conn: sqlite3.Connection) -> int:
+        for target, statements in enumerate(_MIGRATIONS, start=1):
+            with _transaction(conn):
+                version = self._check_version(conn)  # again inside the lock: another process may have won
+                if version >= target:
+                    continue
+                for sql in statements:
+                    conn.execute(sql)
+                conn.execute(f"PRAGMA user_version = {target}")
+            log.info("%s: migrated the stream database to schema version %d", self.path, target)
+        return self._check_version(conn)
+
+    def _check_version(self, conn: sqlite3.Connection) -> int:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        foreign = app_id not in (0, _APPLICATION_ID) or (
+            version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        )
+        if foreign:
+            raise StoreError(
+                f"{self.path} is an SQLite database of another application; its content was left untouched"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the stream database at {self.path} has schema version {version}, newer than this "
+                f"rtsp-notebook knows ({SCHEMA_VERSION}); upgrade rtsp-notebook to use it"
+            )
+        return version
+
+    @contextlib.contextmanager
+    def _use(self, action: str, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock, _guard(action):
+            conn = self._conn
+            if conn is None:
+                raise StoreError("the stream store is closed")
+            if not write:
+                yield conn
+                return
+            with _transaction(conn):
+                yield conn
+
+    @property
+    def schema_version(self) -> int:
+        return self._schema_version
+
+    def _conflict(self, conn: sqlite3.Connection, url: str, stream_id: str = "") -> None:
+        row = conn.execute(
+            "SELECT id, label FROM streams WHERE url = ? AND deleted_at IS NULL AND id != ?", (url, stream_id)
+        ).fetchone()
+        if row is not None:
+            raise ConflictError(f"a stream with this URL already exists (id {row[0]}, label {row[1]!r})")
+
+    def _select(self, conn: sqlite3.Connection, stream_id: str) -> StreamRecord:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM streams WHERE id = ? AND deleted_at IS NULL", (stream_id,)
+        ).fetchone()
+        if row is None:
+            raise StreamNotFoundError(f"no stream with id {stream_id!r}")
+        return _record(row)
+
+    def add(self, url: str, label: str | None = None, options: _Options = None) -> StreamRecord:
+        """Store a new stream; ConflictError when an active stream has the same (normalised) URL."""
+        source = parse_source(url)
+        label = validate_label(label, _default_label(source))
+        opts = validate_options(options)
+        now = _now()
+        with self._use("add a stream", write=True) as conn:
+            self._conflict(conn, source.url)
+            stream_id = secrets.token_hex(6)
+            while conn.execute("SELECT 1 FROM streams WHERE id = ?", (stream_id,)).fetchone():
+                stream_id = secrets.token_hex(6)
+            conn.execute(
+                f"INSERT INTO streams ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (stream_id, source.url, label, json.dumps(opts), _iso(now), _iso(now)),
+            )
+        log.debug("stream %s added (%s)", stream_id, source.masked)
+        return StreamRecord(stream_id, source.url, label, opts, now, now)
+
+    def get(self, stream_id: str) -> StreamRecord:
+        """The active stream with this id; StreamNotFoundError otherwise."""
+        stream_id = _check_id(stream_id)
+        with self._use("read a stream") as conn:
+            return self._select(conn, stream_id)
+
+    def find(self, key: str) -> StreamRecord:
+        """The active stream whose id is ``key``, else the one whose label is exactly ``key``."""
+        if not isinstance(key, str):
+            raise InvalidInputError(f"a stream is found by id or label (a string), got {type(key).__name__}")
+        with self._use("find a stream") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM streams WHERE deleted_at IS NULL AND (id = ? OR label = ?) "
+                "ORDER BY created_at, rowid",
+                (key, key),
+            ).fetchall()
+        by_id = [row for row in rows if row[0] == key]
+        if by_id:
+            return _record(by_id[0])
+        if not rows:
+            raise StreamNotFoundError(f"no stream with id or label {_short(key)}")
+        if len(rows) > 1:
+            ids = ", ".join(row[0] for row in rows)
+            raise InvalidInputError(f"{len(rows)} streams are labelled {key!r}; use an id instead ({ids})")
+        return _record(rows[0])
+
+    def list(self) -> builtins.list[StreamRecord]:
+        """The active streams, oldest first."""
+        with self._use("list the streams") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM streams WHERE deleted_at IS NULL ORDER BY created_at, rowid"
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def update(
+        self, stream_id: str, *, url: str | None = None, label: str | None = None, options: _Options = None
+    ) -> StreamRecord:
+        """Change the URL, label or options (merged over the current ones); bumps ``updated_at``."""
+        stream_id = _check_id(stream_id)
+        source = parse_source(url) if url is not None else None
+        now = _now()
+        with self._use("update a stream", write=True) as conn:
+            current = self._select(conn, stream_id)
+            new_url = current.url
+            if source is not None:
+                self._conflict(conn, source.url, stream_id)
+                new_url = source.url
+            new_label = current.label
+            if label is not None:
+                new_label = validate_label(label, _default_label(source or parse_source(current.url)))
+            new_options = validate_options(options, current.options)
+            conn.execute(
+                "UPDATE streams SET url = ?, label = ?, options = ?, updated_at = ? WHERE id = ?",
+                (new_url, new_label, json.dumps(new_options), _iso(now), stream_id),
+            )
+        log.debug("stream %s updated", stream_id)
+        return StreamRecord(stream_id, new_url, new_label, new_options, current.created_at, now)
+
+    def delete(self, stream_id: str) -> None:
+        """Soft delete: the row stays with ``deleted_at`` set and its URL is free again."""
+        stream_id = _check_id(stream_id)
+        stamp = _iso(_now())
+        with self._use("delete a stream", write=True) as conn:
+            cursor = conn.execute(
+                "UPDATE streams SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+                (stamp, stamp, stream_id),
+            )
+            if cursor.rowcount == 0:
+                raise StreamNotFoundError(f"no stream with id {stream_id!r}")
+        log.debug("stream %s deleted", stream_id)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with _guard("close"):
+                    conn.close()
+
+    def __enter__(self) -> StreamStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStore:
+    """A ``StreamStore`` for asyncio: every call runs on one dedicated worker thread.
+
+    A cancelled call still finishes on the worker thread; its result is then dropped.
+    """
+
+    def __init__(self, store: StreamStore) -> None:
+        self.store = store
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rtsp-notebook-store")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> AsyncStore:
+        """Open (and migrate) the store at ``path`` off the event loop."""
+        loop = asyncio.get_running_loop()
+        return cls(await loop.run_in_executor(None, StreamStore, path))
+
+    async def _run(self, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+
+    @property
+    def schema_version(self) -> int:
+        return self.store.schema_version
+
+    async def add(self, url: str, label: str | None = None, options: _Options = None) -> StreamRecord:
+        return await self._run(self.store.add, url, label, options)
+
+    async def get(self, stream_id: str) -> StreamRecord:
+        return await self._run(self.store.get, stream_id)
+
+    async def find(self, key: str) -> StreamRecord:
+        return await self._run(self.store.find, key)
+
+    async def list(self) -> builtins.list[StreamRecord]:
+        return await self._run(self.store.list)
+
+    async def update(
+        self, stream_id: str, *, url: str | None = None, label: str | None = None, options: _Options = None
+    ) -> StreamRecord:
+        return await self._run(self.store.update, stream_id, url=url, label=label, options=options)
+
+    async def delete(self, stream_id: str) -> None:
+        await self._run(self.store.delete, stream_id)
+
+    async def aclose(self) -> None:
+        """Close the store on the worker thread, then let the thread go (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._run(self.store.close)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def default_store_path() -> Path:
+    """``$RTSP_NOTEBOOK_DB`` if set, else ``<jupyter data dir>/rtsp_notebook/streams.db``."""
+    override = os.environ.get("RTSP_NOTEBOOK_DB")
+    if override:
+        return Path(override).expanduser()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "rtsp_notebook" / "streams.db"
