@@ -92,12 +92,12 @@ class FFmpegProcess:
 
     @classmethod
     async def spawn(
-        cls, argv: Sequence[str], *, name: str = "ffmpeg", secrets: Iterable[str] = ()
+        cls, argv: Sequence[str], *, name: str = "ffmpeg", secrets: Iterable[str] = (), stdin: bool = False
     ) -> FFmpegProcess:
-        """Start ``argv`` (never through a shell) in a new process group."""
+        """Start ``argv`` (never through a shell) in a new process group; ``stdin``: give it a pipe."""
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -122,6 +122,23 @@ class FFmpegProcess:
             return await asyncio.wait_for(self.stdout.read(READ_CHUNK), timeout)
         except asyncio.TimeoutError:
             raise SourceTimeoutError(f"no video from the camera for {timeout:g} s") from None
+
+    async def communicate(self, data: bytes) -> bytes:
+        """Write ``data`` to stdin and close it while reading stdout to its end; returns stdout."""
+        pipe = self._proc.stdin
+        assert pipe is not None, "spawned without stdin=True"
+
+        async def feed() -> None:
+            with contextlib.suppress(ConnectionError):
+                pipe.write(data)
+                await pipe.drain()
+            pipe.close()
+
+        writer = asyncio.ensure_future(feed())
+        try:
+            return await self.stdout.read()
+        finally:
+            writer.cancel()
 
     def stderr_tail(self) -> str:
         """The last lines of stderr, masked."""

@@ -53,7 +53,7 @@ def backoff_delay(
     attempt: int, initial: float, maximum: float, rand: Callable[[], float] = random.random
 ) -> float:
     """Exponential backoff with jitter: ``initial * 2**(attempt-1)`` capped at ``maximum``, ±20 %."""
-    base = min(maximum, initial * 2 ** max(0, attempt - 1))
+    base = min(maximum, initial * 2.0 ** max(0, attempt - 1))
     return min(maximum, base * (0.8 + 0.4 * rand()))
 
 
@@ -289,7 +289,7 @@ class Relay:
     # -- events and figures ---------------------------------------------------------------------
     def _set_state(self, state: RelayState, **extra: float | int) -> None:
         self.state = state
-        self._emit(self._event(EventKind.STATE, **extra))  # type: ignore[arg-type]
+        self._emit(self._event(EventKind.STATE, **extra))
 
     def _event(self, kind: EventKind, **extra: object) -> RelayEvent:
         video = self.video if kind is EventKind.VIDEO_START else None

@@ -1,0 +1,105 @@
+"""FFmpeg discovery and the exact argv of every profile and source kind (no FFmpeg run for argv)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from rtsp_notebook.errors import FFmpegNotFoundError
+from rtsp_notebook.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv
+from rtsp_notebook.sources import parse_source
+
+BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
+RTSP_IN = [
+    "-timeout", "10000000", "-fflags", "nobuffer", "-flags", "low_delay",
+    "-analyzeduration", "200000", "-probesize", "1000000",
+]  # fmt: skip
+OUT_HEAD = ["-an", "-sn", "-dn", "-vf"]
+GRID_VF = "fps=fps='if(lte(source_fps,10),10,15)',scale=w='trunc(min(640,iw)/2)*2':h=-2"
+FULL_VF = "fps=fps='if(lte(source_fps,15),15,if(lte(source_fps,25),25,30))'"
+
+
+def out_tail(q: int, gop: int) -> list[str]:
+    return [
+        "-c:v", "mpeg1video", "-strict", "unofficial", "-pix_fmt", "yuv420p", "-q:v", str(q),
+        "-g", str(gop), "-bf", "0", "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
+        "-flush_packets", "1", "pipe:1",
+    ]  # fmt: skip
+
+
+CASES = [
+    (
+        "rtsp://u:p%40ss@cam.local:8554/live",
+        "tcp",
+        Profile.GRID,
+        [*BASE, "-rtsp_transport", "tcp", *RTSP_IN, "-protocol_whitelist", "rtsp,tcp",
+         "-i", "rtsp://u:p%40ss@cam.local:8554/live", *OUT_HEAD, GRID_VF, *out_tail(6, 15)],
+    ),
+    (
+        "rtsp://10.0.0.5/stream1",
+        "udp",
+        Profile.FULL,
+        [*BASE, "-rtsp_transport", "udp", *RTSP_IN, "-protocol_whitelist", "rtsp,rtp,udp,tcp",
+         "-i", "rtsp://10.0.0.5/stream1", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+    ),
+    (
+        "RTSPS://Cam.Example.com/x",
+        "tcp",
+        Profile.FULL,
+        [*BASE, "-rtsp_transport", "tcp", *RTSP_IN, "-protocol_whitelist", "rtsps,tls,tcp",
+         "-i", "rtsps://cam.example.com/x", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+    ),
+    (
+        "demo://mandelbrot?size=320x240&fps=10",
+        "tcp",
+        Profile.GRID,
+        [*BASE, "-re", "-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=10",
+         *OUT_HEAD, GRID_VF, *out_tail(6, 15)],
+    ),
+    (
+        "demo://testsrc2",
+        "udp",
+        Profile.FULL,
+        [*BASE, "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("url", "transport", "profile", "argv"), CASES, ids=[c[0] for c in CASES])
+def test_relay_argv(url, transport, profile, argv):
+    assert relay_argv("ffmpeg", parse_source(url), profile, transport=transport) == argv
+
+
+def test_unknown_transport_and_profile_are_refused():
+    with pytest.raises(ValueError, match="unknown transport 'http': use tcp or udp"):
+        relay_argv("ffmpeg", parse_source("rtsp://cam/x"), Profile.GRID, transport="http")
+    with pytest.raises(ValueError, match="unknown profile 'huge': use one of grid, full"):
+        Profile.parse("huge")
+
+
+def test_argv_for_display_masks_the_password():
+    source = parse_source("rtsp://admin:hunter2@cam/x")
+    line = argv_for_display(relay_argv("ffmpeg", source, Profile.GRID), source)
+    assert "hunter2" not in line and "rtsp://admin:***@cam/x" in line
+
+
+def test_discovery_prefers_the_configured_path_then_path_then_imageio(tmp_path, monkeypatch):
+    info = find_ffmpeg()
+    assert os.path.isfile(info.path) and info.version
+    # on PATH: a wrapper script that runs the real binary wins over imageio-ffmpeg's
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\nexec "{info.path}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert find_ffmpeg().path == str(wrapper)
+    assert find_ffmpeg(info.path).path == info.path
+    broken = tmp_path / "not-ffmpeg"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    with pytest.raises(FFmpegNotFoundError, match="does not run"):
+        find_ffmpeg(broken)
+    # a broken ffmpeg on PATH is skipped for imageio-ffmpeg's binary
+    wrapper.write_text("#!/bin/sh\nexit 1\n")
+    assert find_ffmpeg().path != str(wrapper)

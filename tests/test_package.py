@@ -1,0 +1,29 @@
+"""What importing the package costs and exposes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import rtsp_notebook
+
+
+def test_import_loads_neither_tornado_nor_jupyter_server():
+    code = (
+        "import sys, rtsp_notebook; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tornado', 'jupyter_server', 'pandas')); "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_are_pinned():
+    assert sorted(rtsp_notebook.__all__) == sorted([
+        "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig", "FFmpegExitError",
+        "FFmpegNotFoundError", "InvalidInputError", "InvalidURLError", "LimitError", "Profile", "RelayConfig",
+        "RelayState", "RtspNotebookError", "SourceError", "SourceTimeoutError", "StoreError",
+        "StreamNotFoundError", "UnreachableError", "UnsupportedError", "__version__", "mask_url", "parse_source",
+    ])  # fmt: skip
+    for name in rtsp_notebook.__all__:
+        assert hasattr(rtsp_notebook, name), name
