@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -62,7 +63,8 @@ CASES = [
         "demo://testsrc2",
         "udp",
         Profile.FULL,
-        [*BASE, "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+        [*BASE, "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+         *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
     ),
 ]  # fmt: skip
 
@@ -87,7 +89,7 @@ def test_argv_for_display_masks_the_password():
 
 def test_discovery_prefers_the_configured_path_then_path_then_imageio(tmp_path, monkeypatch):
     info = find_ffmpeg()
-    assert os.path.isfile(info.path) and info.version
+    assert Path(info.path).is_file() and info.version
     # on PATH: a wrapper script that runs the real binary wins over imageio-ffmpeg's
     wrapper = tmp_path / "ffmpeg"
     wrapper.write_text(f'#!/bin/sh\nexec "{info.path}" "$@"\n')

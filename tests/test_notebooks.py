@@ -18,7 +18,9 @@ def test_notebook_runs(path, tmp_path):
     env_db = os.environ.get("RTSP_NOTEBOOK_DB")
     os.environ["RTSP_NOTEBOOK_DB"] = str(tmp_path / "streams.db")  # the kernel inherits it
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         if env_db is None:
             del os.environ["RTSP_NOTEBOOK_DB"]

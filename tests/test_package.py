@@ -23,7 +23,8 @@ def test_public_names_are_pinned():
         "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig", "FFmpegExitError",
         "FFmpegNotFoundError", "InvalidInputError", "InvalidURLError", "LimitError", "Profile", "RelayConfig",
         "RelayState", "RtspNotebookError", "SourceError", "SourceTimeoutError", "StoreError",
-        "StreamNotFoundError", "UnreachableError", "UnsupportedError", "__version__", "mask_url", "parse_source",
+        "StreamNotFoundError", "UnreachableError", "UnsupportedError", "__version__", "mask_url",
+        "parse_source",
     ])  # fmt: skip
     for name in rtsp_notebook.__all__:
         assert hasattr(rtsp_notebook, name), name
