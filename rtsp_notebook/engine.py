@@ -88,6 +88,7 @@ class Engine:
     async def subscribe(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Subscription:
         """Subscribe to a stream's relay for ``profile``, starting it if needed."""
         prof = Profile.parse(profile)
+        self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
         self._check_open()
         # no await from here on: twenty simultaneous joins find or create the same relay

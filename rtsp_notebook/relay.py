@@ -254,10 +254,9 @@ class Relay:
                     self._fan_out(segment)
             await proc.stop(self.config.kill_grace)
             self._fail(proc.error())
-        except SourceError as exc:  # a start deadline or a stall
-            log.info("%s: %s; stopping FFmpeg", self.name, exc.message)
-            await proc.stop(self.config.kill_grace)
+        except SourceError as exc:  # a start deadline or a stall: tell viewers before the slow stop
             self._fail(exc)
+            await proc.stop(self.config.kill_grace)
         return 0.0 if played_from is None else time.monotonic() - played_from
 
     def _on_playing(self, analyzer: TsAnalyzer) -> None:
