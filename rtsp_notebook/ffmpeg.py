@@ -3,14 +3,17 @@
 Every argv comes from a pure function of (binary, source, profile, options); the defaults live in
 this module and nowhere else, and the tests pin them case by case without running FFmpeg.
 
-Choices, measured against the GStreamer test camera (see BENCHMARKS.md):
+Choices, measured against the GStreamer test camera with a keyframe every 0.2 s, so that the figures
+are FFmpeg's own start-up (median of 5, first I-frame on stdout; command in BENCHMARKS.md):
 
-* ``-analyzeduration 200000`` (0.2 s of probing) gives the first output in about 0.35 s; FFmpeg's
-  default probing took 1.25 s and ``-probesize 32 -analyzeduration 0`` took 2.2 s.
-* ``-fflags nobuffer -flags low_delay`` and ``-flush_packets 1`` keep frames from waiting in buffers.
+* ``-analyzeduration 100000`` (0.1 s of probing) without ``-fflags nobuffer``: 274 ms. With
+  ``nobuffer`` the same start took 669 ms (0.2 s probing), 0.2 s probing alone 354 ms, FFmpeg's default
+  probing 1472 ms, and ``-analyzeduration 0`` 1231 ms. ``-flags low_delay`` costs nothing at start.
+* ``-flush_packets 1`` keeps frames from waiting in FFmpeg's output buffer.
 * MPEG-1 only knows a few frame rates. The ``grid`` profile runs at 15 fps, which MPEG-1 only allows
   with ``-strict unofficial`` (JSMpeg plays it: it decodes a stream as it arrives).
 * One GOP per second bounds the keyframe cache a new viewer receives, and the wait of a cold start.
+* The protocol whitelist admits only what RTSP over the chosen transport needs (``rtsp,tcp`` for TCP).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ PROFILES: dict[Profile, ProfileSpec] = {
 }
 
 # Input side: probing and socket deadlines.
-ANALYZE_DURATION_US = 200_000
+ANALYZE_DURATION_US = 100_000
 PROBE_SIZE = 1_000_000
 SOCKET_TIMEOUT_US = 10_000_000
 # Output side: one keyframe per second of output (in frames at the profile's highest rate).
@@ -149,7 +152,6 @@ def input_args(source: Source, transport: str = "tcp") -> list[str]:
     return [
         "-rtsp_transport", transport,
         "-timeout", str(SOCKET_TIMEOUT_US),
-        "-fflags", "nobuffer",
         "-flags", "low_delay",
         "-analyzeduration", str(ANALYZE_DURATION_US),
         "-probesize", str(PROBE_SIZE),

@@ -14,8 +14,8 @@ from rtsp_notebook.sources import parse_source
 
 BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
 RTSP_IN = [
-    "-timeout", "10000000", "-fflags", "nobuffer", "-flags", "low_delay",
-    "-analyzeduration", "200000", "-probesize", "1000000",
+    "-timeout", "10000000", "-flags", "low_delay",
+    "-analyzeduration", "100000", "-probesize", "1000000",
 ]  # fmt: skip
 OUT_HEAD = ["-an", "-sn", "-dn", "-vf"]
 GRID_VF = "fps=fps='if(lte(source_fps,10),10,15)',scale=w='trunc(min(640,iw)/2)*2':h=-2"

@@ -245,3 +245,15 @@ async def test_keep_alive_runs_without_viewers_and_removal_ends_viewers(camera, 
         await viewer.wait_event(EventKind.ENDED)
         await wait_until(lambda: viewer.closed == "ended", 2, "the viewer to be ended")
         assert engine.relay(stream.id) is None
+
+
+async def test_udp_transport_plays_within_the_protocol_whitelist(camera, tmp_path):
+    async with engine_for(tmp_path) as engine:
+        stream = await engine.add_stream(camera.url, options={"transport": "udp"})
+        reader = Reader(await engine.subscribe(stream.id, "full"))
+        started = await reader.wait_event(EventKind.VIDEO_START)
+        assert started.video is not None and (started.video.width, started.video.height) == (640, 360)
+        relay = engine.relay(stream.id, "full")
+        assert relay is not None and "rtsp,rtp,udp,tcp" in relay.argv
+        await reader.wait_bytes(PACKET_SIZE * 20)
+        await reader.stop()
