@@ -7,8 +7,8 @@ Measures on the GStreamer test camera (640x360 at 25 fps, one camera keyframe pe
 * cold: a fresh relay (FFmpeg started by the first subscriber) → the first bytes holding an I-frame;
 * warm: a new subscriber on a running relay → its first bytes (PSI + the keyframe cache);
 * reference: the predecessor's FFmpeg argv alone → its first I-frame bytes on stdout;
-* camera keyframe wait: FFmpeg copying the camera's H.264 (no re-encoding) → first bytes, which is
-  mostly the wait for the camera's next keyframe, to be subtracted from the cold figure.
+* ffmpeg alone: the relay's own argv run without the relay → its first I-frame bytes on stdout, so
+  that cold - ffmpeg alone is what the relay adds.
 
 Prints a table of medians and writes every sample as JSON.
 """
@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from rtsp_notebook.events import EventKind
-from rtsp_notebook.ffmpeg import find_ffmpeg
+from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
 from rtsp_notebook.process import FFmpegProcess
+from rtsp_notebook.sources import parse_source
 from tests.camera import TestCamera
 from tests.helpers import Reader, engine_for, wait_until
 
@@ -36,7 +37,6 @@ PREDECESSOR_ARGS = (
     "-rtsp_transport tcp -fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -i {url} "
     "-f mpegts -codec:v mpeg1video -q:v 6 -r 25 -g 50 -bf 0 -an -muxdelay 0 -muxpreload 0 pipe:1"
 )
-COPY_ARGS = "-rtsp_transport tcp -analyzeduration 200000 -i {url} -an -c:v copy -f mpegts pipe:1"
 
 
 async def first_iframe(argv: list[str]) -> float:
@@ -52,17 +52,6 @@ async def first_iframe(argv: list[str]) -> float:
             analyzer.feed(aligner.feed(chunk))
             if analyzer.keyframes:
                 return time.monotonic() - t0
-    finally:
-        await proc.stop(1.0)
-
-
-async def first_bytes(argv: list[str]) -> float:
-    t0 = time.monotonic()
-    proc = await FFmpegProcess.spawn(argv, name="bench")
-    try:
-        if not await proc.read(20):
-            raise RuntimeError(f"FFmpeg ended early: {proc.stderr_tail()}")
-        return time.monotonic() - t0
     finally:
         await proc.stop(1.0)
 
@@ -97,20 +86,20 @@ async def main(runs: int) -> dict[str, object]:
         "cold": [],
         "warm": [],
         "predecessor_cold": [],
-        "camera_keyframe_wait": [],
+        "ffmpeg_alone": [],
     }
     camera = TestCamera(width=640, height=360, fps=25, pattern="ball", keyint=25)
     camera.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(runs):
-                cold, warm = await relay_cold_and_warm(camera.url, Path(tmp))
+                cold, warm = await relay_cold_and_warm(camera.url, Path(tempfile.mkdtemp(dir=tmp)))
                 samples["cold"].append(cold)
                 samples["warm"].append(warm)
                 pred = [ffmpeg, "-hide_banner", *PREDECESSOR_ARGS.format(url=camera.url).split()]
                 samples["predecessor_cold"].append(await first_iframe(pred))
-                copy = [ffmpeg, "-hide_banner", *COPY_ARGS.format(url=camera.url).split()]
-                samples["camera_keyframe_wait"].append(await first_bytes(copy))
+                ours = relay_argv(ffmpeg, parse_source(camera.url), Profile.GRID)
+                samples["ffmpeg_alone"].append(await first_iframe(ours))
     finally:
         camera.stop()
     table = {name: median_ms(values) for name, values in samples.items()}
