@@ -90,6 +90,7 @@ class Relay:
         self.process: FFmpegProcess | None = None
         self._task: asyncio.Task[None] | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
+        self._retry = asyncio.Event()  # set: skip the rest of a backoff wait
         self._psi = b""
         self._cache: list[bytes] = []
         self._cache_bytes = 0
@@ -187,6 +188,10 @@ class Relay:
         if self.process is not None:
             await self.process.stop(self.config.kill_grace)
 
+    def retry_now(self) -> None:
+        """Cut a backoff wait short: the next attempt starts at once."""
+        self._retry.set()
+
     async def restart(self, argv: Sequence[str] | None = None, secrets: Sequence[str] | None = None) -> None:
         """Start FFmpeg again (with a new argv after a URL change); subscribers stay."""
         if argv is not None:
@@ -214,7 +219,9 @@ class Relay:
                 persistent = error is not None and error.code in _PERSISTENT
                 state = RelayState.ERROR if persistent else RelayState.RECONNECTING
                 self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
-                await asyncio.sleep(delay)
+                self._retry.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), delay)
                 self.restarts += 1
                 self._emit(self._event(EventKind.RESTART, attempt=attempt))
         finally:

@@ -1,0 +1,191 @@
+"""One viewer's conversation with the engine, whatever carries it (a WebSocket, a widget comm).
+
+A :class:`ViewerConnection` subscribes to a stream, pumps its subscription into a :class:`Channel`
+(awaiting each send, so a slow channel makes the subscription drop to the next I-frame instead of
+buffering), turns relay events into the wire messages of DESIGN §4, and handles the client's
+actions. Adapters only create it, hand it messages and close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import RtspNotebookError
+from .events import EventKind, RelayEvent, RelayState
+from .subscription import Subscription, SubscriptionClosed
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["ACTIONS", "Channel", "ViewerConnection", "event_message"]
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("start", "pause", "resume", "stop", "reconnect")
+MAX_MESSAGE = 4096  # bytes of a client message
+
+_PHASES = {
+    RelayState.IDLE: "connecting",
+    RelayState.CONNECTING: "connecting",
+    RelayState.PLAYING: "playing",
+    RelayState.RECONNECTING: "reconnecting",
+    RelayState.ERROR: "reconnecting",  # a persistent error: retries go on, with an error message
+    RelayState.STOPPED: "stopped",
+}
+
+
+class Channel(Protocol):
+    """What carries messages to one viewer."""
+
+    async def send_binary(self, data: bytes) -> None: ...
+
+    async def send_json(self, message: dict[str, Any]) -> None: ...
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+def event_message(event: RelayEvent) -> dict[str, Any] | None:
+    """The wire message for a relay event, or None for events viewers do not see."""
+    if event.kind is EventKind.STATE:
+        message: dict[str, Any] = {"type": "status", "phase": _PHASES[event.state]}
+        if event.attempt is not None:
+            message["attempt"] = event.attempt
+        if event.retry_in_s is not None:
+            message["retry_in_s"] = event.retry_in_s
+        return message
+    if event.kind is EventKind.VIDEO_START and event.video is not None:
+        video = event.video
+        return {"type": "video_start", "codec": "mpeg1video", "width": video.width, "height": video.height,
+                "fps": video.fps}  # fmt: skip
+    if event.kind is EventKind.ERROR:
+        return {"type": "error", "code": event.code, "message": event.message, "fatal": False}
+    if event.kind is EventKind.ENDED:
+        return {"type": "status", "phase": "ended"}
+    return None
+
+
+def error_message(code: str, message: str, *, fatal: bool) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "fatal": fatal}
+
+
+class ViewerConnection:
+    """Subscription + pump + actions for one viewer of ``stream_id`` in ``profile``."""
+
+    def __init__(self, engine: Engine, stream_id: str, profile: str, channel: Channel) -> None:
+        self.engine = engine
+        self.stream_id = stream_id
+        self.profile = profile
+        self.channel = channel
+        self.subscription: Subscription | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Subscribe (again) and pump; an error becomes a fatal ``error`` message and a close."""
+        if self.subscription is not None or self._closed:
+            return
+        try:
+            sub = await self.engine.subscribe(self.stream_id, self.profile)
+        except RtspNotebookError as exc:
+            await self._send(error_message(exc.code, exc.message, fatal=True))
+            self.channel.close(1011 if exc.code == "LIMIT" else 1008, exc.code)
+            return
+        if self._closed:  # closed while subscribing
+            sub.close()
+            return
+        self.subscription = sub
+        self._pump = asyncio.get_running_loop().create_task(self._run(sub), name=f"viewer {self.stream_id}")
+
+    async def _run(self, sub: Subscription) -> None:
+        try:
+            while True:
+                item = await sub.get()
+                if isinstance(item, bytes):
+                    await self.channel.send_binary(item)
+                    continue
+                message = event_message(item)
+                if message is not None and not (sub.paused and message.get("phase") == "playing"):
+                    await self.channel.send_json(message)
+        except SubscriptionClosed as exc:
+            await self._ended(exc.reason)
+        except (ConnectionError, OSError) as exc:  # the channel went away
+            log.debug("viewer of %s: channel closed: %s", self.stream_id, exc)
+            sub.close("channel closed")
+
+    async def _ended(self, reason: str) -> None:
+        if self._closed or self.subscription is None:
+            return  # our own stop or close
+        self.subscription = None
+        if reason == "ended":
+            self.channel.close(1000, "ended")
+        elif reason.startswith("viewer too slow"):
+            await self._send(error_message("LIMIT", reason, fatal=True))
+            self.channel.close(1008, "too slow")
+        else:
+            await self._send({"type": "status", "phase": "stopped"})
+            self.channel.close(1001, reason[:100])
+
+    async def handle(self, raw: str | bytes) -> None:
+        """One client message: ``{"action": ...}``; anything else gets ``BAD_REQUEST`` (socket stays)."""
+        action, problem = self._parse(raw)
+        if action is None:
+            await self._send(error_message("BAD_REQUEST", problem or "bad message", fatal=False))
+            return
+        sub = self.subscription
+        if action == "start" or (action == "resume" and sub is None):
+            await self.start()
+        elif action == "pause" and sub is not None:
+            sub.pause()
+            await self._send({"type": "status", "phase": "paused"})
+        elif action == "resume" and sub is not None:
+            sub.resume()
+            relay = self.engine.relay(self.stream_id, self.profile)
+            state = relay.state if relay is not None else RelayState.CONNECTING
+            await self._send({"type": "status", "phase": _PHASES[state]})
+        elif action == "stop":
+            await self._unsubscribe()
+            await self._send({"type": "status", "phase": "stopped"})
+        elif action == "reconnect":
+            relay = self.engine.relay(self.stream_id, self.profile)
+            if relay is not None and relay.state in (RelayState.RECONNECTING, RelayState.ERROR):
+                relay.retry_now()
+            else:
+                await self._unsubscribe()
+                await self.start()
+
+    @staticmethod
+    def _parse(raw: str | bytes) -> tuple[str | None, str | None]:
+        """(action, None) or (None, what is wrong with the message)."""
+        if isinstance(raw, bytes) or len(raw) > MAX_MESSAGE:
+            return None, f"messages must be JSON text of at most {MAX_MESSAGE} characters"
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return None, "the message is not valid JSON"
+        action = message.get("action") if isinstance(message, dict) else None
+        if isinstance(action, str) and action in ACTIONS:
+            return action, None
+        return None, 'unknown action; send {"action": ...} with one of: ' + ", ".join(ACTIONS)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.channel.send_json(message)
+
+    async def _unsubscribe(self) -> None:
+        sub, self.subscription = self.subscription, None
+        pump, self._pump = self._pump, None
+        if sub is not None:
+            sub.close("stopped by the viewer")
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def close(self) -> None:
+        """The channel is gone: unsubscribe (idempotent)."""
+        self._closed = True
+        await self._unsubscribe()
