@@ -1,0 +1,328 @@
+"""The test camera, seen from the tests: a GStreamer RTSP server in a child process.
+
+``tests/camera_server.py`` runs under Debian's ``/usr/bin/python3`` (which has the GStreamer bindings); this
+module starts it, waits for its ``READY`` line, and stops, restarts, pauses and resumes it::
+
+    with TestCamera(width=1280, height=720, user="alice", password="s3cret") as cam:
+        cam.url                      # rtsp://alice:s3cret@127.0.0.1:<port>/cam
+        cam.pause()                  # SIGSTOP: a camera that hangs
+        cam.resume()
+        cam.restart()                # same port
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+from urllib.parse import quote
+
+__all__ = ["SYSTEM_PYTHON", "CameraError", "TestCamera", "camera_available"]
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SERVER_SCRIPT = Path(__file__).resolve().with_name("camera_server.py")
+HOST = "127.0.0.1"
+PASSWORD_ENV = "RTSP_TEST_CAMERA_PASSWORD"  # how the password reaches camera_server.py
+
+_CHECK = (
+    "import gi\n"
+    "gi.require_version('Gst', '1.0')\n"
+    "gi.require_version('GstRtspServer', '1.0')\n"
+    "from gi.repository import Gst, GstRtspServer\n"
+    "Gst.init(None)\n"
+    "missing = [e for e in ('videotestsrc', 'timeoverlay', 'x264enc', 'rtph264pay')\n"
+    "           if Gst.ElementFactory.find(e) is None]\n"
+    "if missing:\n"
+    "    raise SystemExit('missing GStreamer elements: ' + ', '.join(missing))\n"
+)
+
+
+class CameraError(RuntimeError):
+    """The camera process could not be started."""
+
+
+@functools.cache
+def camera_available() -> tuple[bool, str]:
+    """Whether the test camera can run here, and if not, why (cached for the process)."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return False, f"{SYSTEM_PYTHON} not found (install python3-gi and the GStreamer RTSP server)"
+    try:
+        result = subprocess.run(
+            [SYSTEM_PYTHON, "-c", _CHECK], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"cannot run {SYSTEM_PYTHON}: {exc}"
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        why = lines[-1] if lines else f"exit status {result.returncode}"
+        return False, (
+            f"GStreamer RTSP server not usable from {SYSTEM_PYTHON}: {why} (Debian packages: "
+            "gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gstreamer1.0-plugins-*)"
+        )
+    return True, ""
+
+
+class TestCamera:
+    """A synthetic RTSP camera on 127.0.0.1, served by ``camera_server.py`` in its own process group."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 360,
+        fps: int = 25,
+        pattern: str = "ball",
+        codec: str = "h264",
+        user: str | None = None,
+        password: str | None = None,
+        port: int = 0,
+        keyint: int | None = None,
+        mount: str = "/cam",
+        start_timeout: float = 20.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        if (user is None) != (password is None):
+            raise ValueError("user and password go together")
+        if codec not in ("h264", "h265"):
+            raise ValueError(f"codec must be 'h264' or 'h265', not {codec!r}")
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.pattern = pattern
+        self.codec = codec
+        self.user = user
+        self.password = password
+        self.keyint = keyint
+        self.mount = mount
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._port = port  # 0 until the first start picks one; kept for every later start
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._paused = False
+        self.returncode: int | None = None
+        self.start_seconds: float | None = None  # spawn -> READY of the last start
+
+    # --- state ------------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int | None:
+        """The TCP port, once a start has bound one (``None`` before that, unless given)."""
+        return self._port or None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused and self.running
+
+    @property
+    def url(self) -> str:
+        """The camera's URL, with its credentials when it has some."""
+        return self.url_with(self.user, self.password)
+
+    def url_with(self, user: str | None, password: str | None) -> str:
+        """The camera's URL with other credentials (``None`` for none), e.g. to test a wrong password."""
+        if not self._port:
+            raise CameraError("the camera has no port yet: start it first")
+        userinfo = ""
+        if user is not None:
+            userinfo = quote(user, safe="")
+            if password is not None:
+                userinfo += ":" + quote(password, safe="")
+            userinfo += "@"
+        return f"rtsp://{userinfo}{HOST}:{self._port}{self.mount}"
+
+    def __repr__(self) -> str:
+        state = "paused" if self.paused else "running" if self.running else "stopped"
+        return (
+            f"<TestCamera {self.codec} {self.width}x{self.height}@{self.fps} {self.pattern} "
+            f"port={self.port} pid={self.pid} {state}>"
+        )
+
+    # --- life cycle -------------------------------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        cmd = [
+            SYSTEM_PYTHON,
+            str(SERVER_SCRIPT),
+            f"--port={self._port}",
+            f"--width={self.width}",
+            f"--height={self.height}",
+            f"--fps={self.fps}",
+            f"--pattern={self.pattern}",
+            f"--codec={self.codec}",
+            f"--mount={self.mount}",
+            "--exit-on-stdin-eof",  # we hold its stdin: if this process dies, the camera stops too
+        ]
+        if self.keyint is not None:
+            cmd.append(f"--keyint={self.keyint}")
+        if self.user is not None:
+            cmd.append(f"--user={self.user}")  # the password goes in the environment, out of argv
+        return cmd
+
+    def _environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
+        if self.password is not None:
+            env[PASSWORD_ENV] = self.password
+        return env
+
+    def start(self) -> TestCamera:
+        """Spawn the server and wait for its READY line; raises :class:`CameraError` on failure."""
+        if self.running:
+            return self
+        self._reap()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _reap)
+        began = time.monotonic()
+        self._proc = subprocess.Popen(
+            self._command(),
+            env=self._environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,  # its own process group: signals reach only the camera
+        )
+        self._paused = False
+        self.returncode = None
+        try:
+            line = self._read_ready_line(began + self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - began
+        prefix = f"READY rtsp://{HOST}:"
+        if not line.startswith(prefix):
+            self.stop()
+            raise CameraError(f"unexpected first line from the camera: {line!r}")
+        port = int(line[len(prefix) :].split("/", 1)[0])
+        if self._port and port != self._port:
+            self.stop()
+            raise CameraError(f"the camera bound port {port}, not {self._port}")
+        self._port = port
+        return self
+
+    def _read_ready_line(self, deadline: float) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        buffer = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CameraError(
+                        f"the camera did not print READY within {self.start_timeout:g} s{self._stderr_tail()}"
+                    )
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(fd, 4096)
+                if not chunk:  # EOF: the server ended (or closed its stdout) before it served
+                    try:
+                        status = f"exited with status {self._proc.wait(timeout=self.stop_timeout)}"
+                    except subprocess.TimeoutExpired:
+                        status = "closed its stdout without READY"
+                    raise CameraError(f"the camera {status}{self._stderr_tail()}")
+                buffer += chunk
+        return buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+
+    def stop(self) -> None:
+        """Stop the camera (SIGCONT, SIGTERM, then SIGKILL after ``stop_timeout``) and reap it. Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
+            self._signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                proc.wait()
+        self._reap()
+
+    def restart(self) -> TestCamera:
+        """Stop, then start again on the same port."""
+        self.stop()
+        return self.start()
+
+    def pause(self) -> None:
+        """Freeze the camera with SIGSTOP (its sockets stay open, it answers nothing): a hung camera.
+
+        Returns once the kernel reports the process stopped.
+        """
+        if not self.running:
+            raise CameraError("the camera is not running")
+        if self._paused:
+            return
+        assert self._proc is not None
+        self._signal(signal.SIGSTOP)
+        _pid, status = os.waitpid(self._proc.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):  # it ended meanwhile: this waitpid reaped it
+            self._proc.returncode = os.waitstatus_to_exitcode(status)
+            raise CameraError(f"the camera ended while pausing (status {self._proc.returncode})")
+        self._paused = True
+
+    def resume(self) -> None:
+        """Let a paused camera run again (SIGCONT)."""
+        if self.running:
+            self._signal(signal.SIGCONT)
+        self._paused = False
+
+    def _signal(self, signum: int) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signum)
+
+    def _reap(self) -> None:
+        """Forget a finished process: record its status and close its pipes and files."""
+        proc, self._proc = self._proc, None
+        self._paused = False
+        if proc is not None:
+            self.returncode = proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _stderr_tail(self, limit: int = 2000) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip()
+        return f":\n{text[-limit:]}" if text else ""
+
+    # --- context manager --------------------------------------------------------------------------------
+
+    def __enter__(self) -> TestCamera:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        # Last resort if a test forgot stop(): never leave a camera running behind.
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            self.stop()

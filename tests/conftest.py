@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .camera import TestCamera, camera_available
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+REQUIRE_CAMERA_ENV = "RTSP_NOTEBOOK_REQUIRE_CAMERA"
+
+
+def require_camera() -> None:
+    """Skip the test when the GStreamer camera cannot run here; fail instead when CI requires it."""
+    ok, reason = camera_available()
+    if ok:
+        return
+    if os.environ.get(REQUIRE_CAMERA_ENV) == "1":
+        pytest.fail(f"test camera required ({REQUIRE_CAMERA_ENV}=1) but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"test camera unavailable: {reason}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that use a camera carry the `camera` marker: `pytest -m "not camera"` runs without GStreamer.
+    for item in items:
+        if {"camera", "camera_factory"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.camera)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_path() -> str:
+    """The FFmpeg binary the tests run (imageio-ffmpeg's static build)."""
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@pytest.fixture
+def camera_factory() -> Iterator[Callable[..., TestCamera]]:
+    """Start cameras with ``TestCamera`` keyword arguments; every one is stopped after the test."""
+    require_camera()
+    with contextlib.ExitStack() as stack:  # stops every camera, even when one stop() raises
+
+        def make(**kwargs: Any) -> TestCamera:
+            cam = TestCamera(**kwargs)
+            stack.callback(cam.stop)
+            return cam.start()
+
+        yield make
+
+
+@pytest.fixture
+def camera(camera_factory: Callable[..., TestCamera]) -> TestCamera:
+    """A started default camera: H.264, 640x360 at 25 fps, ``ball`` pattern, no credentials."""
+    return camera_factory()
