@@ -38,6 +38,7 @@ __all__ = [
     "find_ffmpeg",
     "input_args",
     "relay_argv",
+    "snapshot_argv",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ PROFILES: dict[Profile, ProfileSpec] = {
 ANALYZE_DURATION_US = 100_000
 PROBE_SIZE = 1_000_000
 SOCKET_TIMEOUT_US = 10_000_000
+# A one-shot picture is never wider than this (a 4K camera's frame would be 25 MB as PPM).
+SNAPSHOT_MAX_WIDTH = 1920
 # Output side: one keyframe per second of output (in frames at the profile's highest rate).
 GOP_FRAMES = {Profile.GRID: 15, Profile.FULL: 30}
 
@@ -194,6 +197,24 @@ def base_args(ffmpeg: str) -> list[str]:
 def relay_argv(ffmpeg: str, source: Source, profile: Profile, *, transport: str = "tcp") -> list[str]:
     """The argv of a relay's FFmpeg: ``source`` to MPEG-1 in MPEG-TS on stdout for ``profile``."""
     return [*base_args(ffmpeg), *input_args(source, transport), *output_args(profile)]
+
+
+def snapshot_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[str]:
+    """The argv of a one-shot grab: connect like a relay, write the first picture as one PPM on stdout.
+
+    The picture is RGB (binary PPM, P6) at the source size, scaled down to at most
+    ``SNAPSHOT_MAX_WIDTH`` pixels wide with its aspect ratio kept; FFmpeg exits after it.
+    """
+    return [
+        *base_args(ffmpeg),
+        *input_args(source, transport),
+        "-an", "-sn", "-dn",
+        "-vf", f"scale=w='min({SNAPSHOT_MAX_WIDTH},iw)':h=-1",
+        "-frames:v", "1",
+        "-f", "image2pipe",
+        "-c:v", "ppm",
+        "pipe:1",
+    ]  # fmt: skip
 
 
 def argv_for_display(argv: Sequence[str], source: Source) -> str:

@@ -7,26 +7,36 @@ few). The FFmpeg is supervised like every other: own process group, a deadline, 
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from .errors import SourceTimeoutError
 from .process import FFmpegProcess
 
-__all__ = ["decode_keyframe_argv", "decode_keyframe_jpeg"]
+__all__ = ["decode_keyframe", "decode_keyframe_argv", "decode_keyframe_jpeg", "decode_keyframe_ppm"]
+
+ImageCodec = Literal["mjpeg", "ppm"]
 
 
-def decode_keyframe_argv(ffmpeg: str, width: int | None = None, quality: int = 4) -> list[str]:
-    """argv of an FFmpeg that reads MPEG-TS on stdin and writes its first picture as JPEG on stdout."""
+def decode_keyframe_argv(
+    ffmpeg: str, width: int | None = None, quality: int = 4, *, codec: ImageCodec = "mjpeg"
+) -> list[str]:
+    """argv of an FFmpeg that reads MPEG-TS on stdin and writes its first picture on stdout.
+
+    ``codec``: ``mjpeg`` (one JPEG of ``quality``, 2 best .. 31 worst) or ``ppm`` (one binary RGB
+    PPM image, lossless, for Pillow).
+    """
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mpegts", "-i", "pipe:0"]
     if width is not None:
         argv += ["-vf", f"scale={int(width)}:-2"]
-    return [*argv, "-frames:v", "1", "-q:v", str(quality), "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1"]
+    argv += ["-frames:v", "1"]
+    if codec == "mjpeg":
+        argv += ["-q:v", str(quality)]
+    return [*argv, "-f", "image2pipe", "-c:v", codec, "pipe:1"]
 
 
-async def decode_keyframe_jpeg(
-    ffmpeg: str, ts: bytes, *, width: int | None = None, timeout: float = 5.0
-) -> bytes:
-    """The first picture of ``ts`` (whole TS packets starting with PSI and an I-frame) as JPEG bytes."""
-    proc = await FFmpegProcess.spawn(decode_keyframe_argv(ffmpeg, width), name="keyframe decoder", stdin=True)
+async def decode_keyframe(argv: list[str], ts: bytes, *, timeout: float = 5.0) -> bytes:
+    """Run a ``decode_keyframe_argv`` FFmpeg on ``ts`` and return its stdout (the picture)."""
+    proc = await FFmpegProcess.spawn(argv, name="keyframe decoder", stdin=True)
     try:
         out = await asyncio.wait_for(proc.communicate(ts), timeout)
     except asyncio.TimeoutError:
@@ -36,3 +46,15 @@ async def decode_keyframe_jpeg(
     if not out:
         raise proc.error()
     return out
+
+
+async def decode_keyframe_jpeg(
+    ffmpeg: str, ts: bytes, *, width: int | None = None, timeout: float = 5.0
+) -> bytes:
+    """The first picture of ``ts`` (whole TS packets starting with PSI and an I-frame) as JPEG bytes."""
+    return await decode_keyframe(decode_keyframe_argv(ffmpeg, width), ts, timeout=timeout)
+
+
+async def decode_keyframe_ppm(ffmpeg: str, ts: bytes, *, timeout: float = 5.0) -> bytes:
+    """The first picture of ``ts`` at its own size as a binary PPM (P6, RGB) image."""
+    return await decode_keyframe(decode_keyframe_argv(ffmpeg, codec="ppm"), ts, timeout=timeout)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rtsp_notebook.errors import FFmpegNotFoundError
-from rtsp_notebook.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv
+from rtsp_notebook.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv, snapshot_argv
 from rtsp_notebook.sources import parse_source
 
 BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
@@ -105,3 +105,40 @@ def test_discovery_prefers_the_configured_path_then_path_then_imageio(tmp_path, 
     # a broken ffmpeg on PATH is skipped for imageio-ffmpeg's binary
     wrapper.write_text("#!/bin/sh\nexit 1\n")
     assert find_ffmpeg().path != str(wrapper)
+
+
+SNAPSHOT_OUT = [
+    "-an", "-sn", "-dn", "-vf", "scale=w='min(1920,iw)':h=-1",
+    "-frames:v", "1", "-f", "image2pipe", "-c:v", "ppm", "pipe:1",
+]  # fmt: skip
+SNAPSHOT_CASES = [
+    (
+        "rtsp://u:p%40ss@cam.local:8554/live",
+        "tcp",
+        [*BASE, "-rtsp_transport", "tcp", *RTSP_IN, "-protocol_whitelist", "rtsp,tcp",
+         "-i", "rtsp://u:p%40ss@cam.local:8554/live", *SNAPSHOT_OUT],
+    ),
+    (
+        "rtsps://cam.example.com/x",
+        "udp",
+        [*BASE, "-rtsp_transport", "udp", *RTSP_IN, "-protocol_whitelist", "rtsps,tls,tcp,rtp,udp,srtp",
+         "-i", "rtsps://cam.example.com/x", *SNAPSHOT_OUT],
+    ),
+    (
+        "demo://smptebars?size=320x240&fps=10",
+        "tcp",
+        [*BASE, "-re", "-f", "lavfi", "-i", "smptebars=size=320x240:rate=10", *SNAPSHOT_OUT],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("url", "transport", "argv"), SNAPSHOT_CASES, ids=[c[0] for c in SNAPSHOT_CASES])
+def test_snapshot_argv(url, transport, argv):
+    assert snapshot_argv("ffmpeg", parse_source(url), transport) == argv
+
+
+def test_snapshot_argv_defaults_to_tcp_and_refuses_unknown_transports():
+    source = parse_source("rtsp://10.0.0.5/stream1")
+    assert snapshot_argv("ffmpeg", source)[len(BASE) : len(BASE) + 2] == ["-rtsp_transport", "tcp"]
+    with pytest.raises(ValueError, match="unknown transport 'http': use tcp or udp"):
+        snapshot_argv("ffmpeg", source, "http")
