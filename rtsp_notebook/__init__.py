@@ -3,6 +3,8 @@
 The core is framework-free asyncio: importing this package loads neither tornado nor jupyter_server.
 """
 
+from typing import Any
+
 from ._version import __version__
 from .engine import Engine, EngineConfig
 from .errors import (
@@ -52,3 +54,10 @@ __all__ = [
     "mask_url",
     "parse_source",
 ]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (imported only when a Jupyter server loads it)."""
+    from jupyter_server_extension.app import RtspNotebookApp
+
+    return [{"module": "jupyter_server_extension.app", "app": RtspNotebookApp}]

@@ -73,9 +73,13 @@ class Engine:
         path = store_path if store_path is not None else default_store_path()
         store = AsyncStore(await asyncio.to_thread(StreamStore, path))
         engine = cls(store, ffmpeg, config)
-        for record in await store.list():
-            engine._keep_alive(record)
+        await engine.start_keep_alive()
         return engine
+
+    async def start_keep_alive(self) -> None:
+        """Start the relays of the streams whose ``keep_alive`` option is on."""
+        for record in await self.store.list():
+            self._keep_alive(record)
 
     # -- relays ---------------------------------------------------------------------------------
     @property
@@ -191,6 +195,32 @@ class Engine:
         best = min(relays, key=lambda r: _STATE_RANK.index(r.state))
         error = next((r.last_error.message for r in relays if r.last_error), None)
         return best.state, sum(len(r.subscriptions) for r in relays), error
+
+    def describe(self, record: StreamRecord) -> dict[str, Any]:
+        """A stream as the API shows it: the stored record (masked) with its live state."""
+        state, viewers, error = self.stream_state(record.id)
+        return {**record.public(), "state": state.value, "viewers": viewers, "last_error": error}
+
+    def stream_stats(self, stream_id: str) -> dict[str, Any]:
+        """A stream's figures, summed over its relays (one per profile), with each relay's own."""
+        relays = [r.stats() for r in self._stream_relays(stream_id)]
+        state, viewers, error = self.stream_state(stream_id)
+        playing = [r for r in relays if r.state is RelayState.PLAYING]
+        ages = [r.last_frame_age_s for r in relays if r.last_frame_age_s is not None]
+        return {
+            "stream_id": stream_id,
+            "state": state.value,
+            "viewers": viewers,
+            "uptime_s": max((r.uptime_s for r in playing), default=0.0),
+            "restarts": sum(r.restarts for r in relays),
+            "fps": max((r.fps for r in relays), default=0.0),
+            "kbps": round(sum(r.kbps for r in relays), 1),
+            "bytes_out": sum(r.bytes_out for r in relays),
+            "dropped_bytes": sum(r.dropped_bytes for r in relays),
+            "last_frame_age_s": min(ages) if ages else None,
+            "last_error": error,
+            "relays": [r.as_dict() for r in relays],
+        }
 
     def stats(self, stream_id: str | None = None) -> list[RelayStats]:
         return [r.stats() for (sid, _), r in self._relays.items() if stream_id in (None, sid)]

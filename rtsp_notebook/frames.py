@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from ._compat import timeout as _timeout
 from .errors import SourceTimeoutError
 from .process import FFmpegProcess
 
@@ -38,7 +39,8 @@ async def decode_keyframe(argv: list[str], ts: bytes, *, timeout: float = 5.0) -
     """Run a ``decode_keyframe_argv`` FFmpeg on ``ts`` and return its stdout (the picture)."""
     proc = await FFmpegProcess.spawn(argv, name="keyframe decoder", stdin=True)
     try:
-        out = await asyncio.wait_for(proc.communicate(ts), timeout)
+        async with _timeout(timeout):
+            out = await proc.communicate(ts)
     except asyncio.TimeoutError:
         raise SourceTimeoutError(f"decoding a picture took longer than {timeout:g} s") from None
     finally:

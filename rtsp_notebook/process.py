@@ -20,6 +20,7 @@ import re
 import signal
 from collections.abc import Iterable, Sequence
 
+from ._compat import timeout as _timeout
 from .errors import (
     AuthError,
     CameraNotFoundError,
@@ -119,7 +120,8 @@ class FFmpegProcess:
     async def read(self, timeout: float) -> bytes:
         """Up to 64 KiB of stdout; ``b""`` at the end; SourceTimeoutError after ``timeout`` s without data."""
         try:
-            return await asyncio.wait_for(self.stdout.read(READ_CHUNK), timeout)
+            async with _timeout(timeout):
+                return await self.stdout.read(READ_CHUNK)
         except asyncio.TimeoutError:
             raise SourceTimeoutError(f"no video from the camera for {timeout:g} s") from None
 
@@ -139,6 +141,13 @@ class FFmpegProcess:
             return await self.stdout.read()
         finally:
             writer.cancel()
+
+    async def wait(self) -> int:
+        """Wait for the process to exit on its own and for its stderr to be read to the end."""
+        code = await self._proc.wait()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
+        return code
 
     def stderr_tail(self) -> str:
         """The last lines of stderr, masked."""
@@ -165,11 +174,15 @@ class FFmpegProcess:
                 self._stderr.append(text[:STDERR_LINE_CHARS])
                 log.debug("%s: %s", self.name, text[:STDERR_LINE_CHARS])
 
-    def stop(self, grace: float = 2.0) -> asyncio.Task[int]:
-        """Stop the process (idempotent): the same task for every caller; it yields the exit status."""
+    async def stop(self, grace: float = 2.0) -> int:
+        """Stop the process (idempotent) and return its exit status.
+
+        Every caller waits on one shared stop; a caller that is cancelled while waiting does not
+        cancel the stop itself, so the process is always terminated, killed if need be, and reaped.
+        """
         if self._stop_task is None:
             self._stop_task = asyncio.create_task(self._stop(grace), name=f"{self.name}:stop")
-        return self._stop_task
+        return await asyncio.shield(self._stop_task)
 
     def _signal(self, sig: int) -> None:
         if self._proc.returncode is None:

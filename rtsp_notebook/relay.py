@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ._compat import timeout as _timeout
 from .errors import FFmpegExitError, SourceError
 from .events import EventKind, RelayEvent, RelayState
 from .mpegts import PacketAligner, Segment, TsAnalyzer, VideoInfo
@@ -221,13 +222,13 @@ class Relay:
                 self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
                 self._retry.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._retry.wait(), delay)
+                    async with _timeout(delay):
+                        await self._retry.wait()
                 self.restarts += 1
                 self._emit(self._event(EventKind.RESTART, attempt=attempt))
         finally:
             if self.process is not None:
-                # cancelled: stop FFmpeg even if nobody awaits us any more
-                await asyncio.shield(self.process.stop(self.config.kill_grace))
+                await self.process.stop(self.config.kill_grace)  # shielded: runs to the end
 
     async def _run_once(self, attempt: int) -> float:
         """One FFmpeg run; returns how long it played. Records the error it ended with."""

@@ -14,6 +14,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._compat import timeout as _timeout
 from .errors import RtspNotebookError
 from .events import EventKind, RelayEvent, RelayState
 from .subscription import Subscription, SubscriptionClosed
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ACTIONS = ("start", "pause", "resume", "stop", "reconnect")
 MAX_MESSAGE = 4096  # bytes of a client message
+CONTROL_SEND_TIMEOUT = 2.0  # s for a status or error message when the viewer may not be reading
 
 _PHASES = {
     RelayState.IDLE: "connecting",
@@ -105,13 +107,23 @@ class ViewerConnection:
             while True:
                 item = await sub.get()
                 if isinstance(item, bytes):
-                    await self.channel.send_binary(item)
+                    # a viewer that takes longer than this for one chunk is stuck, not slow
+                    async with _timeout(sub.stuck_timeout):
+                        await self.channel.send_binary(item)
                     continue
                 message = event_message(item)
                 if message is not None and not (sub.paused and message.get("phase") == "playing"):
-                    await self.channel.send_json(message)
+                    async with _timeout(sub.stuck_timeout):
+                        await self.channel.send_json(message)
         except SubscriptionClosed as exc:
             await self._ended(exc.reason)
+        except asyncio.TimeoutError:
+            log.info(
+                "viewer of %s: nothing read for %g s; disconnecting it", self.stream_id, sub.stuck_timeout
+            )
+            sub.close("viewer too slow")
+            self.subscription = None
+            self.channel.close(1008, "too slow")
         except (ConnectionError, OSError) as exc:  # the channel went away
             log.debug("viewer of %s: channel closed: %s", self.stream_id, exc)
             sub.close("channel closed")
@@ -172,8 +184,9 @@ class ViewerConnection:
         return None, 'unknown action; send {"action": ...} with one of: ' + ", ".join(ACTIONS)
 
     async def _send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.channel.send_json(message)
+        with contextlib.suppress(ConnectionError, OSError, asyncio.TimeoutError):
+            async with _timeout(CONTROL_SEND_TIMEOUT):
+                await self.channel.send_json(message)
 
     async def _unsubscribe(self) -> None:
         sub, self.subscription = self.subscription, None

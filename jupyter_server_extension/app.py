@@ -1,0 +1,82 @@
+"""The Jupyter server extension: configuration, the engine's lifetime, and the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, Unicode
+
+from rtsp_notebook._version import __version__
+from rtsp_notebook.engine import Engine, EngineConfig
+from rtsp_notebook.ffmpeg import find_ffmpeg
+from rtsp_notebook.relay import RelayConfig
+from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
+from rtsp_notebook.thumbnails import ThumbnailService
+
+from .handlers import ROUTES
+
+SETTINGS_KEY = "rtsp_notebook"
+
+
+class RtspNotebookApp(ExtensionApp):
+    """Hosts the rtsp-notebook relay, stream store and thumbnails inside the Jupyter server."""
+
+    name = "rtsp_notebook"
+    version = __version__
+    load_other_extensions = True
+
+    ffmpeg_path = Unicode(
+        "",
+        config=True,
+        help="Path of the FFmpeg binary. Empty: ffmpeg on PATH, else imageio-ffmpeg's binary.",
+    )
+    store_path = Unicode(
+        "",
+        config=True,
+        help="SQLite file of the stream store. "
+        "Empty: $RTSP_NOTEBOOK_DB, else <jupyter data dir>/rtsp_notebook/streams.db.",
+    )
+    max_relays = Integer(16, config=True, help="FFmpeg relays running at once; more get a LIMIT error.")
+    max_viewers = Integer(64, config=True, help="Viewers of one stream (over its profiles); more get LIMIT.")
+    idle_timeout = Float(10.0, config=True, help="Seconds a relay without viewers keeps running.")
+    stall_timeout = Float(
+        5.0, config=True, help="Seconds without data from a playing camera before a restart."
+    )
+    start_timeout = Float(10.0, config=True, help="Seconds FFmpeg may take to send its first bytes.")
+    reconnect_max_delay = Float(30.0, config=True, help="Longest wait in seconds between reconnect attempts.")
+    subscriber_budget = Integer(
+        2 << 20, config=True, help="Bytes a viewer may have queued; beyond it, it drops to the next I-frame."
+    )
+    thumbnail_ttl = Float(10.0, config=True, help="Seconds a thumbnail is served from the cache.")
+    max_thumbnail_grabs = Integer(2, config=True, help="One-shot FFmpeg thumbnail grabs running at once.")
+
+    def initialize_settings(self) -> None:
+        relay = RelayConfig(
+            idle_timeout=self.idle_timeout,
+            stall_timeout=self.stall_timeout,
+            start_timeout=self.start_timeout,
+            backoff_max=self.reconnect_max_delay,
+            subscriber_budget=self.subscriber_budget,
+        )
+        config = EngineConfig(relay=relay, max_relays=self.max_relays, max_viewers=self.max_viewers)
+        # Start-up, before the server serves anything: blocking here blocks nobody.
+        ffmpeg = find_ffmpeg(self.ffmpeg_path or None)
+        store = StreamStore(self.store_path or default_store_path())
+        self.engine = Engine(AsyncStore(store), ffmpeg, config)
+        self.thumbnails = ThumbnailService(
+            self.engine, ttl=self.thumbnail_ttl, max_grabs=self.max_thumbnail_grabs
+        )
+        self.settings[SETTINGS_KEY] = {"engine": self.engine, "thumbnails": self.thumbnails}
+        self.log.info("rtsp-notebook: FFmpeg %s at %s; store %s", ffmpeg.version, ffmpeg.path, store.path)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(ROUTES)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.engine.start_keep_alive()
+
+    async def stop_extension(self) -> None:
+        """Stop every grab, relay and FFmpeg (the server calls this on shutdown)."""
+        await self.thumbnails.close()
+        await self.engine.close()

@@ -1,0 +1,303 @@
+"""REST handlers under ``{base_url}rtsp/api/``: parse, call the core, serialise, map errors.
+
+Every handler is ``@web.authenticated`` + ``@authorized`` (resource ``rtsp``); mutations go through
+Jupyter's XSRF check. Domain errors become HTTP answers in one place, :func:`status_for`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from rtsp_notebook._version import __version__
+from rtsp_notebook.engine import Engine
+from rtsp_notebook.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidURLError,
+    LimitError,
+    RtspNotebookError,
+    SourceError,
+    StreamNotFoundError,
+)
+from rtsp_notebook.probe import probe
+from rtsp_notebook.sources import parse_source
+from rtsp_notebook.store import validate_options
+from rtsp_notebook.thumbnails import ThumbnailService
+
+from .websocket import StreamWebSocketHandler
+
+MAX_BODY = 64 * 1024
+_ID_RE = re.compile(r"[0-9a-z]{1,32}")
+PROBE_TIMEOUT = 5.0
+_STATUS: list[tuple[type[RtspNotebookError], int]] = [
+    (InvalidURLError, 400),
+    (InvalidInputError, 400),
+    (StreamNotFoundError, 404),
+    (ConflictError, 409),
+    (LimitError, 429),
+    (SourceError, 503),
+]
+
+
+def status_for(error: RtspNotebookError) -> int:
+    """The HTTP status of a domain error (500 for the unexpected ones)."""
+    return next((status for cls, status in _STATUS if isinstance(error, cls)), 500)
+
+
+class _ApiError(web.HTTPError):
+    """An HTTP error with the JSON body of DESIGN §3."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, log_message="%s", reason=None)
+        self.args = (message,)
+        self.code = code
+        self.message = message
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+class RtspHandler(APIHandler):
+    """Base of the REST handlers: engine access, JSON bodies and JSON errors."""
+
+    auth_resource = "rtsp"
+
+    @property
+    def engine(self) -> Engine:
+        return self.settings["rtsp_notebook"]["engine"]  # type: ignore[no-any-return]
+
+    @property
+    def thumbnails(self) -> ThumbnailService:
+        return self.settings["rtsp_notebook"]["thumbnails"]  # type: ignore[no-any-return]
+
+    def body_json(self) -> dict[str, Any]:
+        body = self.request.body or b""
+        if len(body) > MAX_BODY:
+            raise _ApiError(413, "BAD_REQUEST", f"the request body is over {MAX_BODY // 1024} KiB")
+        if not body.strip():
+            return {}
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise _ApiError(400, "BAD_REQUEST", "the request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise _ApiError(400, "BAD_REQUEST", "the request body must be a JSON object")
+        return data
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def stream_json(self, record: Any) -> dict[str, Any]:
+        return {**self.engine.describe(record), "ws_url": f"rtsp/ws/stream?id={record.id}"}
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, _ApiError):
+            code, message = exc.code, exc.message
+        elif isinstance(exc, web.HTTPError):
+            code = {403: "FORBIDDEN", 404: "NOT_FOUND", 405: "BAD_REQUEST"}.get(status_code, "HTTP_ERROR")
+            message = (
+                exc.log_message % exc.args
+                if exc.log_message and exc.args
+                else (exc.log_message or exc.reason or "")
+            )
+        else:
+            code, message = "INTERNAL", "an unexpected error happened; the server log has the details"
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {"code": code, "message": message or str(status_code)}}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, _ApiError):
+            self.log.info(
+                "rtsp API %s %s: %s %s", self.request.method, self.request.path, value.status_code, value.code
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+    def checked_id(self, stream_id: str) -> str:
+        """A stream id of the store's shape, else 404 (ids of any other shape cannot exist)."""
+        if not _ID_RE.fullmatch(stream_id):
+            raise _ApiError(404, "NOT_FOUND", "no stream with this id")
+        return stream_id
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except RtspNotebookError as exc:
+            raise _ApiError(status_for(exc), exc.code, exc.message) from exc
+
+
+class HealthHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        streams = await self._call(self.engine.store.list())
+        ffmpeg = self.engine.ffmpeg
+        self.write_json({
+            "status": "healthy", "version": __version__,
+            "ffmpeg": {"path": ffmpeg.path, "version": ffmpeg.version},
+            "streams": len(streams), "relays": len(self.engine.relays),
+        })  # fmt: skip
+
+
+class StreamsHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        records = await self._call(self.engine.store.list())
+        self.write_json([self.stream_json(r) for r in records])
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.body_json()
+        url, label, options = body.get("url"), body.get("label"), body.get("options")
+        if url is None:
+            raise _ApiError(
+                400, "INVALID_URL", 'the body needs a "url", as in {"url": "rtsp://camera/stream1"}'
+            )
+        probed = None
+        if _flag(self.get_query_argument("probe", None)):
+            try:
+                source = parse_source(url)
+                checked = validate_options(options)
+            except RtspNotebookError as exc:
+                raise _ApiError(400, exc.code, exc.message) from exc
+            try:
+                probed = await probe(
+                    self.engine.ffmpeg.path, source, transport=checked["transport"], timeout=PROBE_TIMEOUT
+                )
+            except SourceError as exc:
+                raise _ApiError(422, exc.code, exc.message) from exc
+        record = await self._call(self.engine.add_stream(url, label, options))
+        answer = self.stream_json(record)
+        if probed is not None:
+            answer["probe"] = probed.as_dict()
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + record.id)
+        self.write_json(answer, 201)
+
+
+class StreamHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, stream_id: str) -> None:
+        record = await self._call(self.engine.store.get(self.checked_id(stream_id)))
+        self.write_json(self.stream_json(record))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, stream_id: str) -> None:
+        self.checked_id(stream_id)
+        body = self.body_json()
+        unknown = sorted(set(body) - {"url", "label", "options"})
+        if unknown:
+            raise _ApiError(
+                400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; a stream has url, label and options"
+            )
+        record = await self._call(
+            self.engine.update_stream(
+                stream_id, url=body.get("url"), label=body.get("label"), options=body.get("options")
+            )
+        )
+        if "url" in body:
+            self.thumbnails.forget(stream_id)
+        self.write_json(self.stream_json(record))
+
+    put = patch
+
+    @web.authenticated
+    @authorized
+    async def delete(self, stream_id: str) -> None:
+        self.checked_id(stream_id)
+        await self._call(self.engine.remove_stream(stream_id))
+        self.thumbnails.forget(stream_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ThumbnailHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, stream_id: str) -> None:
+        self.checked_id(stream_id)
+        width_arg = self.get_query_argument("width", None)
+        width: Any = None
+        if width_arg is not None:
+            width = int(width_arg) if width_arg.strip().isdigit() else width_arg
+        refresh = _flag(self.get_query_argument("refresh", None))
+        thumb = await self._call(self.thumbnails.get(stream_id, width=width, refresh=refresh))
+        if self.get_query_argument("format", None) == "json":
+            self.write_json({"data_url": thumb.data_url(), **thumb.metadata()})
+            return
+        self.set_header("ETag", thumb.etag)
+        self.set_header("Cache-Control", f"private, max-age={int(self.thumbnails.ttl)}")
+        self.set_header("Last-Modified", dt.datetime.fromtimestamp(thumb.captured_at, dt.timezone.utc))
+        if self.request.headers.get("If-None-Match") == thumb.etag:
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(thumb.jpeg, set_content_type="image/jpeg")
+
+
+class ThumbnailRefreshHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, stream_id: str) -> None:
+        self.checked_id(stream_id)
+        thumb = await self._call(self.thumbnails.get(stream_id, refresh=True))
+        self.write_json(thumb.metadata())
+
+
+class CacheStatsHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(self.thumbnails.stats())
+
+
+class CacheClearHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.write_json({"cleared": self.thumbnails.clear()})
+
+
+class StatsHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        records = await self._call(self.engine.store.list())
+        self.write_json([{**self.engine.stream_stats(r.id), "label": r.label} for r in records])
+
+
+class StreamStatsHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, stream_id: str) -> None:
+        record = await self._call(self.engine.store.get(self.checked_id(stream_id)))
+        self.write_json({**self.engine.stream_stats(record.id), "label": record.label})
+
+
+_ID = r"(?P<stream_id>[^/]+)"
+ROUTES: list[tuple[str, type[Any]]] = [
+    (r"rtsp/api/health", HealthHandler),
+    (r"rtsp/api/streams/?", StreamsHandler),
+    (rf"rtsp/api/streams/{_ID}", StreamHandler),
+    (rf"rtsp/api/streams/{_ID}/thumbnail", ThumbnailHandler),
+    (rf"rtsp/api/streams/{_ID}/thumbnail/refresh", ThumbnailRefreshHandler),
+    (rf"rtsp/api/streams/{_ID}/stats", StreamStatsHandler),
+    (r"rtsp/api/thumbnails/cache/stats", CacheStatsHandler),
+    (r"rtsp/api/thumbnails/cache/clear", CacheClearHandler),
+    (r"rtsp/api/stats", StatsHandler),
+    (r"rtsp/ws/stream", StreamWebSocketHandler),
+]

@@ -1,0 +1,77 @@
+"""Probing a source before it is stored: connect, decode one frame, report codec, size and rate.
+
+FFmpeg's build in imageio-ffmpeg has no ffprobe, so FFmpeg itself reads the source and its stderr
+(``Stream #0:0: Video: h264 ..., 1280x720 ..., 25 fps``) says what it found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ._compat import timeout as _timeout
+from .errors import SourceTimeoutError, UnsupportedError
+from .ffmpeg import input_args
+from .process import FFmpegProcess
+from .sources import Source
+
+__all__ = ["ProbeResult", "parse_probe", "probe", "probe_argv"]
+
+_VIDEO_RE = re.compile(
+    r"Stream #0:\d+[^:]*: Video: (?P<codec>[\w-]+)[^\n]*?(?P<w>\d{2,5})x(?P<h>\d{2,5})"
+    r"(?:[^\n]*?(?P<fps>\d+(?:\.\d+)?) fps)?"
+)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[str]:
+    """Read ``source`` until one video frame is decoded, and print the stream's description."""
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+        *input_args(source, transport), "-an", "-frames:v", "1", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def parse_probe(stderr: str) -> ProbeResult | None:
+    """The first input video stream FFmpeg describes on stderr, or None."""
+    head = stderr.split("Stream mapping:", 1)[0]
+    match = _VIDEO_RE.search(head)
+    if match is None:
+        return None
+    fps = match.group("fps")
+    return ProbeResult(
+        match.group("codec"), int(match.group("w")), int(match.group("h")), float(fps) if fps else None
+    )
+
+
+async def probe(ffmpeg: str, source: Source, *, transport: str = "tcp", timeout: float = 5.0) -> ProbeResult:
+    """Connect to ``source`` within ``timeout`` seconds; raises the SourceError that explains a failure."""
+    argv = probe_argv(ffmpeg, source, transport)
+    if source.scheme == "demo":
+        argv.remove("-re")
+    proc = await FFmpegProcess.spawn(argv, name="probe", secrets=source.secrets)
+    try:
+        async with _timeout(timeout):
+            await proc.wait()
+    except asyncio.TimeoutError:
+        raise SourceTimeoutError(f"the camera sent no picture within {timeout:g} s") from None
+    finally:
+        await proc.stop(0.5)
+    result = parse_probe(proc.stderr_tail())
+    if proc.returncode != 0:
+        raise proc.error()
+    if result is None:
+        raise UnsupportedError("the source has no video stream FFmpeg can read", detail=proc.stderr_tail())
+    return result

@@ -1,0 +1,381 @@
+"""The server extension in a real Jupyter server (pytest-jupyter), against the real camera.
+
+pytest-jupyter's ``jp_base_url`` holds an escaped character, so every URL here also proves that
+the routes follow Jupyter's base URL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.parse
+
+import pytest
+from PIL import Image
+from tornado.httpclient import HTTPClientError
+from traitlets.config import Config
+
+from rtsp_notebook.mpegts import PACKET_SIZE
+from rtsp_notebook.sources import mask_url
+
+from .helpers import ffmpeg_children, wait_until
+
+PASSWORD = "Pa55-w0rd!"
+
+
+@pytest.fixture
+def jp_server_config(tmp_path):
+    return Config({
+        "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
+        "RtspNotebookApp": {
+            "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "thumbnail_ttl": 30.0,
+        },
+    })  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_ffmpeg_left():
+    yield
+    left = ffmpeg_children()
+    for proc in left:
+        proc.kill()
+    assert not left, f"FFmpeg processes left behind: {left}"
+
+
+async def api(jp_fetch, method, *parts, body=None, params=None, headers=None):
+    """(status, JSON or bytes) of an API call; errors do not raise."""
+    kwargs = {"method": method, "params": params or {}, "headers": headers or {}}
+    if body is not None:
+        kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    elif method in ("POST", "PUT", "PATCH"):
+        kwargs["body"] = b""
+    try:
+        response = await jp_fetch("rtsp", "api", *parts, **kwargs)
+    except HTTPClientError as exc:
+        response = exc.response
+        assert response is not None, exc
+    content_type = response.headers.get("Content-Type", "")
+    data = json.loads(response.body) if "json" in content_type and response.body else response.body
+    return response.code, data
+
+
+async def add(jp_fetch, url, label=None, **params):
+    status, data = await api(jp_fetch, "POST", "streams", body={"url": url, "label": label}, params=params)
+    assert status == 201, data
+    return data
+
+
+# -- REST -----------------------------------------------------------------------------------------------
+async def test_health(jp_fetch):
+    status, data = await api(jp_fetch, "GET", "health")
+    assert status == 200
+    assert data["status"] == "healthy" and data["streams"] == 0 and data["relays"] == 0
+    assert data["ffmpeg"]["path"] and data["ffmpeg"]["version"] and data["version"]
+
+
+async def test_stream_crud_with_masked_urls(jp_fetch, camera):
+    url = camera.url_with("admin", PASSWORD)
+    created = await add(jp_fetch, url, "Door")
+    assert set(created) == {"id", "label", "url", "options", "created_at", "updated_at", "state", "viewers",
+                            "last_error", "ws_url"}  # fmt: skip
+    assert created["url"] == mask_url(url) == f"rtsp://admin:***@127.0.0.1:{camera.port}/cam"
+    assert created["options"] == {"transport": "tcp", "keep_alive": False}
+    assert created["state"] == "idle" and created["viewers"] == 0
+    assert created["ws_url"] == f"rtsp/ws/stream?id={created['id']}"
+    sid = created["id"]
+
+    assert await api(jp_fetch, "GET", "streams") == (200, [created])
+    assert await api(jp_fetch, "GET", "streams", sid) == (200, created)
+    status, changed = await api(jp_fetch, "PATCH", "streams", sid, body={"label": "Front door"})
+    assert status == 200 and changed["label"] == "Front door" and changed["url"] == created["url"]
+    status, changed = await api(
+        jp_fetch, "PUT", "streams", sid, body={"options": {"keep_alive": False, "transport": "udp"}}
+    )
+    assert status == 200 and changed["options"]["transport"] == "udp"
+
+    status, error = await api(jp_fetch, "POST", "streams", body={"url": url})
+    assert status == 409 and error["error"]["code"] == "CONFLICT"
+    assert PASSWORD not in json.dumps(error)
+
+    assert await api(jp_fetch, "DELETE", "streams", sid) == (204, b"")
+    status, error = await api(jp_fetch, "GET", "streams", sid)
+    assert status == 404 and error == {
+        "error": {"code": "NOT_FOUND", "message": f"no stream with id {sid!r}"}
+    }
+    assert await api(jp_fetch, "GET", "streams") == (200, [])
+    # a removed stream frees its URL
+    assert (await add(jp_fetch, url))["id"] != sid
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd", "http://example.com/x", "concat:a|b", "subfile:,,start,0,end,0,,:/etc/passwd",
+        "pipe:0", "data:text/plain,hi", "-i", "rtsp://cam/x\nHost: evil", "rtsp://", "rtsp://cam:0/x",
+        "rtsp://cam:70000/x", "demo://nope", "rtsp://cam/x#frag", "x" * 3000, 42, None,
+    ],
+)  # fmt: skip
+async def test_hostile_urls_are_refused_and_not_stored(jp_fetch, url):
+    status, error = await api(jp_fetch, "POST", "streams", body={"url": url})
+    assert status == 400 and error["error"]["code"] == "INVALID_URL", error
+    assert await api(jp_fetch, "GET", "streams") == (200, [])
+
+
+async def test_bad_bodies_and_fields(jp_fetch):
+    cases = [
+        ("{not json", "BAD_REQUEST", "the request body is not valid JSON"),
+        ("[1, 2]", "BAD_REQUEST", "the request body must be a JSON object"),
+        (json.dumps({"url": "rtsp://cam/x", "label": "x" * 201}), "BAD_REQUEST", "label is too long"),
+        (json.dumps({"url": "rtsp://cam/x", "options": {"fps": 3}}), "BAD_REQUEST", "unknown option 'fps'"),
+    ]
+    for body, code, message in cases:
+        status, error = await api(jp_fetch, "POST", "streams", body=body)
+        assert status == 400 and error["error"]["code"] == code and message in error["error"]["message"], (
+            error
+        )
+    status, error = await api(
+        jp_fetch, "POST", "streams", body=json.dumps({"url": "rtsp://cam/" + "a" * 70000})
+    )
+    assert status == 413 and "over 64 KiB" in error["error"]["message"]
+    assert await api(jp_fetch, "GET", "streams") == (200, [])
+
+
+async def test_unknown_ids_are_404(jp_fetch):
+    for parts in (("streams", "0123456789ab"), ("streams", "bad..id"), ("streams", "0123456789ab", "stats")):
+        status, error = await api(jp_fetch, "GET", *parts)
+        assert status == 404 and error["error"]["code"] == "NOT_FOUND"
+    status, error = await api(jp_fetch, "DELETE", "streams", "0123456789ab")
+    assert status == 404
+
+
+async def test_probe_reports_the_camera_or_its_error(jp_fetch, camera):
+    created = await add(jp_fetch, camera.url, probe="true")
+    assert created["probe"] == {"codec": "h264", "width": 640, "height": 360, "fps": 25.0}
+    camera.stop()
+    status, error = await api(jp_fetch, "POST", "streams", body={"url": camera.url_with(None, None) + "x"},
+                              params={"probe": "true"})  # fmt: skip
+    assert status == 422 and error["error"]["code"] == "UNREACHABLE"
+    assert len((await api(jp_fetch, "GET", "streams"))[1]) == 1
+
+
+async def test_thumbnails_and_cache_figures(jp_fetch, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    status, jpeg = await api(jp_fetch, "GET", "streams", sid, "thumbnail", params={"width": "320"})
+    assert status == 200
+    assert Image.open(io.BytesIO(jpeg)).size == (320, 180)
+    status, meta = await api(
+        jp_fetch, "GET", "streams", sid, "thumbnail", params={"width": "320", "format": "json"}
+    )
+    assert status == 200 and meta["source"] == "cache" and meta["stale"] is False
+    assert meta["data_url"].startswith("data:image/jpeg;base64,") and meta["width"] == 320
+    status, figures = await api(jp_fetch, "GET", "thumbnails", "cache", "stats")
+    assert status == 200 and figures["hits"] >= 1 and figures["misses"] >= 1 and figures["entries"] >= 1
+    assert figures["ttl_s"] == 30.0
+    status, meta = await api(jp_fetch, "POST", "streams", sid, "thumbnail", "refresh")
+    assert status == 200 and meta["source"] in ("probe", "live")
+    status, cleared = await api(jp_fetch, "POST", "thumbnails", "cache", "clear")
+    assert status == 200 and cleared["cleared"] >= 1
+    assert (await api(jp_fetch, "GET", "thumbnails", "cache", "stats"))[1]["entries"] == 0
+    status, error = await api(jp_fetch, "GET", "streams", sid, "thumbnail", params={"width": "5000"})
+    assert status == 400 and "width" in error["error"]["message"]
+
+
+async def test_stats_routes(jp_fetch, camera):
+    sid = (await add(jp_fetch, camera.url, "Door"))["id"]
+    status, rows = await api(jp_fetch, "GET", "stats")
+    assert status == 200 and len(rows) == 1
+    for key in ("state", "viewers", "uptime_s", "restarts", "fps", "kbps", "bytes_out", "dropped_bytes",
+                "last_frame_age_s", "last_error"):  # fmt: skip
+        assert key in rows[0]
+    status, one = await api(jp_fetch, "GET", "streams", sid, "stats")
+    assert status == 200 and one["stream_id"] == sid and one["label"] == "Door" and one["state"] == "idle"
+
+
+# -- authentication and XSRF --------------------------------------------------------------------------
+SID = "0123456789ab"
+ROUTES = [
+    ("GET", ("health",)), ("GET", ("streams",)), ("POST", ("streams",)), ("GET", ("streams", SID)),
+    ("PATCH", ("streams", SID)), ("PUT", ("streams", SID)), ("DELETE", ("streams", SID)),
+    ("GET", ("streams", SID, "thumbnail")), ("POST", ("streams", SID, "thumbnail", "refresh")),
+    ("GET", ("thumbnails", "cache", "stats")), ("POST", ("thumbnails", "cache", "clear")),
+    ("GET", ("stats",)), ("GET", ("streams", SID, "stats")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "parts"), ROUTES, ids=[f"{m} {'/'.join(p)}" for m, p in ROUTES])
+async def test_every_route_needs_authentication(jp_fetch, method, parts):
+    status, _ = await api(
+        jp_fetch,
+        method,
+        *parts,
+        headers={"Authorization": ""},
+        body={"url": "rtsp://cam/x"} if method != "GET" and method != "DELETE" else None,
+    )
+    assert status == 403
+
+
+async def login_cookies(jp_fetch, jp_serverapp) -> str:
+    """The cookies of a browser that logged in (a token in the URL sets the login cookie)."""
+    token = jp_serverapp.identity_provider.token
+    response = await jp_fetch("rtsp", "api", "health", params={"token": token}, headers={"Authorization": ""})
+    cookies = "; ".join(c.split(";", 1)[0] for c in response.headers.get_list("Set-Cookie"))
+    assert cookies
+    return cookies
+
+
+async def test_cookie_authenticated_mutation_needs_xsrf(jp_fetch, jp_serverapp):
+    cookies = await login_cookies(jp_fetch, jp_serverapp)
+    status, _ = await api(jp_fetch, "GET", "streams", headers={"Authorization": "", "Cookie": cookies})
+    assert status == 200, "the cookie alone authenticates a read"
+    status, error = await api(jp_fetch, "POST", "streams", body={"url": "rtsp://cam/x"},
+                              headers={"Authorization": "", "Cookie": cookies})  # fmt: skip
+    assert status == 403 and "_xsrf" in error["error"]["message"]
+    assert await api(jp_fetch, "GET", "streams") == (200, [])
+
+
+# -- WebSocket ------------------------------------------------------------------------------------------
+class Viewer:
+    """A WebSocket client that sorts what it receives."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.binary = bytearray()
+        self.messages: list[dict] = []
+        self.closed = False
+
+    async def read_until(self, predicate, timeout=10.0):
+        import asyncio
+
+        async def loop():
+            while not predicate(self):
+                msg = await self.conn.read_message()
+                if msg is None:
+                    self.closed = True
+                    if not predicate(self):
+                        raise AssertionError(f"socket closed before the condition; messages: {self.messages}")
+                    return
+                if isinstance(msg, bytes):
+                    self.binary += msg
+                else:
+                    self.messages.append(json.loads(msg))
+
+        await asyncio.wait_for(loop(), timeout)
+
+    def types(self):
+        return [(m["type"], m.get("phase")) for m in self.messages]
+
+    def send(self, action):
+        """Send ``{"action": action}``; a dict or raw text (``!``-prefixed) as it is."""
+        if isinstance(action, str) and action.startswith("!"):
+            return self.conn.write_message(action[1:])
+        return self.conn.write_message(json.dumps({"action": action}) if isinstance(action, str) else action)
+
+
+@pytest.fixture
+def open_viewer(jp_ws_fetch):
+    """Opens WebSocket viewers and closes every one at teardown, before the server stops (tornado
+    waits for every connection to close when the test server shuts down)."""
+    opened: list[Viewer] = []
+
+    async def open_(sid, headers=None, **params):
+        viewer = Viewer(
+            await jp_ws_fetch("rtsp", "ws", "stream", params={"id": sid, **params}, headers=headers)
+        )
+        opened.append(viewer)
+        return viewer
+
+    yield open_
+    for viewer in opened:
+        viewer.conn.close()
+
+
+async def test_websocket_plays_whole_packets_after_video_start(jp_fetch, open_viewer, camera):
+    stream = await add(jp_fetch, camera.url)
+    sid = stream["id"]
+    viewer = await open_viewer(sid, video_only="1", client_id="abc")  # accepted and ignored
+    await viewer.read_until(lambda v: len(v.binary) >= 50 * PACKET_SIZE)
+    assert viewer.types()[0] == ("status", "connecting")
+    start = next(m for m in viewer.messages if m["type"] == "video_start")
+    assert start == {"type": "video_start", "codec": "mpeg1video", "width": 640, "height": 360, "fps": 15.0}
+    assert viewer.binary[0] == 0x47 and len(viewer.binary) % PACKET_SIZE == 0
+    assert await api(jp_fetch, "GET", "streams", sid) == (200, {**stream, "state": "playing", "viewers": 1})
+    # a warm join starts with PAT, PMT and an I-frame
+    late = await open_viewer(sid)
+    await late.read_until(lambda v: len(v.binary) >= 3 * PACKET_SIZE)
+    assert [m["type"] for m in late.messages[:2]] == ["status", "video_start"]
+    pids = [((late.binary[i + 1] & 0x1F) << 8) | late.binary[i + 2] for i in (0, PACKET_SIZE)]
+    assert pids[0] == 0
+    viewer.conn.close()
+    late.conn.close()
+    await wait_until(lambda: not ffmpeg_children(), 10, "the relay to stop after its idle timeout")
+
+
+async def test_websocket_controls(jp_fetch, open_viewer, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    viewer = await open_viewer(sid)
+    await viewer.read_until(lambda v: len(v.binary) > 10 * PACKET_SIZE)
+    await viewer.send("pause")
+    await viewer.read_until(lambda v: ("status", "paused") in v.types())
+    await viewer.send("!not json")
+    await viewer.read_until(lambda v: any(m.get("code") == "BAD_REQUEST" for m in v.messages))
+    bad = next(m for m in viewer.messages if m.get("code") == "BAD_REQUEST")
+    assert bad["fatal"] is False and bad["message"] == "the message is not valid JSON"
+    await viewer.send(json.dumps({"action": "dance"}))
+    await viewer.read_until(lambda v: sum(m.get("code") == "BAD_REQUEST" for m in v.messages) == 2)
+    paused_at = len(viewer.binary)
+    await viewer.send("resume")
+    await viewer.read_until(lambda v: len(v.binary) > paused_at + 3 * PACKET_SIZE)
+    resumed = bytes(viewer.binary[paused_at : paused_at + PACKET_SIZE])
+    assert ((resumed[1] & 0x1F) << 8 | resumed[2]) == 0, "resume starts at PAT (keyframe cache)"
+    await viewer.send("stop")
+    await viewer.read_until(lambda v: ("status", "stopped") in v.types())
+    await wait_until(lambda: not ffmpeg_children(), 10, "the relay to stop without viewers")
+    await viewer.send("start")
+    stopped_at = len(viewer.binary)
+    await viewer.read_until(lambda v: len(v.binary) > stopped_at + 10 * PACKET_SIZE)
+    assert not viewer.closed
+    viewer.conn.close()
+
+
+async def test_websocket_ended_on_delete(jp_fetch, open_viewer, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    viewer = await open_viewer(sid, profile="full")
+    await viewer.read_until(lambda v: any(m["type"] == "video_start" for m in v.messages))
+    assert await api(jp_fetch, "DELETE", "streams", sid) == (204, b"")
+    await viewer.read_until(lambda v: v.closed or ("status", "ended") in v.types())
+    assert ("status", "ended") in viewer.types()
+
+
+async def test_websocket_refusals(jp_fetch, jp_ws_fetch, open_viewer, jp_serverapp, jp_http_port, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    # the login cookie is named after the host it was set for (jp_fetch talks to 127.0.0.1)
+    host = f"127.0.0.1:{jp_http_port}"
+    cookie = {"Authorization": "", "Cookie": await login_cookies(jp_fetch, jp_serverapp), "Host": host}
+    same_origin = await open_viewer(sid, headers={**cookie, "Origin": f"http://{host}"})
+    await same_origin.read_until(lambda v: v.messages)
+    for params, headers, code in [
+        ({"id": "0123456789ab"}, {}, 404),
+        ({"id": "../x"}, {}, 404),
+        ({"id": sid, "profile": "huge"}, {}, 400),
+        ({"id": sid}, {"Authorization": ""}, 403),
+        ({"id": sid}, {**cookie, "Origin": "http://evil.example"}, 403),
+    ]:
+        with pytest.raises(HTTPClientError) as info:
+            await jp_ws_fetch("rtsp", "ws", "stream", params=params, headers=headers)
+        assert info.value.code == code, (params, headers)
+
+
+async def test_no_password_in_any_answer(jp_fetch, open_viewer, camera_factory):
+    camera = camera_factory(user="admin", password=PASSWORD)
+    wrong = camera.url_with("admin", PASSWORD + "x")
+    sid = (await add(jp_fetch, wrong, "Wrong"))["id"]
+    viewer = await open_viewer(sid)
+    await viewer.read_until(lambda v: any(m.get("code") == "AUTH" for m in v.messages))
+    answers = [json.dumps(viewer.messages)]
+    for parts in (("streams",), ("streams", sid), ("stats",), ("streams", sid, "stats"), ("health",)):
+        answers.append(json.dumps((await api(jp_fetch, "GET", *parts))[1]))
+    answers.append(json.dumps((await api(jp_fetch, "POST", "streams", body={"url": wrong}))[1]))
+    for text in answers:
+        for secret in (PASSWORD, urllib.parse.quote(PASSWORD, safe="")):
+            assert secret not in text, text
+    viewer.conn.close()
