@@ -55,6 +55,7 @@ class Reader:
         self.first_bytes_at: float | None = None
         self.closed: str | None = None
         self.created = time.monotonic()
+        self._aligner, self.analyzer = PacketAligner(), TsAnalyzer()  # counts the frames received
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -65,10 +66,15 @@ class Reader:
                     if self.first_bytes_at is None:
                         self.first_bytes_at = time.monotonic()
                     self.data += item
+                    self.analyzer.feed(self._aligner.feed(item))
                 else:
                     self.events.append(item)
         except SubscriptionClosed as exc:
             self.closed = exc.reason
+
+    async def wait_frames(self, n: int, timeout: float = 10.0) -> None:
+        start = self.analyzer.frames
+        await wait_until(lambda: self.analyzer.frames - start >= n, timeout, f"{n} more frames")
 
     def kinds(self, kind: EventKind) -> list[RelayEvent]:
         return [e for e in self.events if e.kind is kind]
