@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -10,6 +11,7 @@ from traitlets import Float, Integer, Unicode
 from rtsp_notebook._version import __version__
 from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.ffmpeg import find_ffmpeg
+from rtsp_notebook.process import kill_all
 from rtsp_notebook.relay import RelayConfig
 from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
 from rtsp_notebook.thumbnails import ThumbnailService
@@ -68,7 +70,15 @@ class RtspNotebookApp(ExtensionApp):
             self.engine, ttl=self.thumbnail_ttl, max_grabs=self.max_thumbnail_grabs
         )
         self.settings[SETTINGS_KEY] = {"engine": self.engine, "thumbnails": self.thumbnails}
+        # Jupyter skips its cleanup when SIGINT arrives without a terminal (KeyboardInterrupt ends
+        # the loop): FFmpeg processes still running when the interpreter exits are killed here.
+        atexit.register(self._kill_at_exit)
         self.log.info("rtsp-notebook: FFmpeg %s at %s; store %s", ffmpeg.version, ffmpeg.path, store.path)
+
+    def _kill_at_exit(self) -> None:
+        killed = kill_all()
+        if killed:
+            self.log.info("rtsp-notebook: killed %d FFmpeg processes at exit", killed)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)
@@ -78,5 +88,7 @@ class RtspNotebookApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Stop every grab, relay and FFmpeg (the server calls this on shutdown)."""
+        relays = len(self.engine.relays)
         await self.thumbnails.close()
         await self.engine.close()
+        self.log.info("rtsp-notebook: stopped %d relays and their FFmpeg processes", relays)

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .sources import mask_text
 
-__all__ = ["FFmpegProcess", "classify_stderr", "live_processes"]
+__all__ = ["FFmpegProcess", "classify_stderr", "kill_all", "live_processes"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ _LIVE: set[FFmpegProcess] = set()
 def live_processes() -> frozenset[FFmpegProcess]:
     """FFmpeg processes started by this Python process and not reaped yet."""
     return frozenset(_LIVE)
+
+
+def kill_all() -> int:
+    """SIGKILL every FFmpeg still running, at once and without the event loop (for interpreter exit,
+    when the loop is gone); returns how many there were."""
+    killed = 0
+    for proc in list(_LIVE):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed += 1
+    _LIVE.clear()
+    return killed
 
 
 def classify_stderr(stderr: str, returncode: int | None) -> SourceError:
