@@ -379,3 +379,31 @@ async def test_no_password_in_any_answer(jp_fetch, open_viewer, camera_factory):
         for secret in (PASSWORD, urllib.parse.quote(PASSWORD, safe="")):
             assert secret not in text, text
     viewer.conn.close()
+
+
+async def test_twenty_simultaneous_viewers_share_one_ffmpeg(jp_fetch, open_viewer, camera):
+    import asyncio
+
+    sid = (await add(jp_fetch, camera.url))["id"]
+    viewers = await asyncio.gather(*(open_viewer(sid) for _ in range(20)))
+    await asyncio.gather(*(v.read_until(lambda v: len(v.binary) >= 20 * PACKET_SIZE) for v in viewers))
+    assert len(ffmpeg_children()) == 1
+    status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
+    assert status == 200 and stats["viewers"] == 20
+    assert len(stats["relays"]) == 1 and stats["relays"][0]["pid"]
+    for viewer in viewers:
+        viewer.conn.close()
+    await wait_until(lambda: not ffmpeg_children(), 10, "the last FFmpeg to stop after the idle timeout")
+
+
+async def test_a_url_change_restarts_the_running_relay(jp_fetch, open_viewer, camera_factory):
+    first, second = camera_factory(), camera_factory(width=320, height=240)
+    sid = (await add(jp_fetch, first.url))["id"]
+    viewer = await open_viewer(sid, profile="full")
+    await viewer.read_until(lambda v: any(m["type"] == "video_start" for m in v.messages))
+    status, changed = await api(jp_fetch, "PATCH", "streams", sid, body={"url": second.url})
+    assert status == 200 and changed["url"] == second.url
+    await viewer.read_until(lambda v: sum(m["type"] == "video_start" for m in v.messages) == 2)
+    starts = [m for m in viewer.messages if m["type"] == "video_start"]
+    assert (starts[0]["width"], starts[1]["width"]) == (640, 320)
+    assert not viewer.closed
