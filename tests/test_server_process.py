@@ -40,13 +40,13 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, extra: list[str] | None = None) -> None:
         self.runtime = tmp / "runtime"
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime), "RTSP_NOTEBOOK_DB": str(tmp / "s.db")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--port=0", "--no-browser", "--allow-root",
              "--IdentityProvider.token=secret-token", f"--ServerApp.root_dir={tmp}",
-             "--ServerApp.base_url=/user/test/"],
+             "--ServerApp.base_url=/user/test/", *(extra or [])],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         info = wait_for(self._info, 60, "the server's runtime file")
