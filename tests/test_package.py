@@ -28,3 +28,13 @@ def test_public_names_are_pinned():
     ])  # fmt: skip
     for name in rtsp_notebook.__all__:
         assert hasattr(rtsp_notebook, name), name
+
+
+def test_ci_runs_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    command = ".ci/install && python3 -m pytest"
+    assert f"```bash\n{command}\n```" in readme
+    assert (root / ".ci" / "run").read_text().rstrip().splitlines()[-1] == command
