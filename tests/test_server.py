@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import urllib.parse
 
 import pytest
@@ -365,7 +366,8 @@ async def test_websocket_refusals(jp_fetch, jp_ws_fetch, open_viewer, jp_servera
         assert info.value.code == code, (params, headers)
 
 
-async def test_no_password_in_any_answer(jp_fetch, open_viewer, camera_factory):
+async def test_no_password_in_any_answer_or_log_line(jp_fetch, open_viewer, camera_factory, caplog):
+    caplog.set_level(logging.DEBUG)
     camera = camera_factory(user="admin", password=PASSWORD)
     wrong = camera.url_with("admin", PASSWORD + "x")
     sid = (await add(jp_fetch, wrong, "Wrong"))["id"]
@@ -375,7 +377,8 @@ async def test_no_password_in_any_answer(jp_fetch, open_viewer, camera_factory):
     for parts in (("streams",), ("streams", sid), ("stats",), ("streams", sid, "stats"), ("health",)):
         answers.append(json.dumps((await api(jp_fetch, "GET", *parts))[1]))
     answers.append(json.dumps((await api(jp_fetch, "POST", "streams", body={"url": wrong}))[1]))
-    for text in answers:
+    assert "401" in caplog.text or "AUTH" in caplog.text, "FFmpeg's refusal was logged"
+    for text in [*answers, caplog.text]:
         for secret in (PASSWORD, urllib.parse.quote(PASSWORD, safe="")):
             assert secret not in text, text
     viewer.conn.close()
@@ -407,3 +410,15 @@ async def test_a_url_change_restarts_the_running_relay(jp_fetch, open_viewer, ca
     starts = [m for m in viewer.messages if m["type"] == "video_start"]
     assert (starts[0]["width"], starts[1]["width"]) == (640, 320)
     assert not viewer.closed
+
+
+async def test_reconnect_retries_at_once_during_a_backoff(jp_fetch, open_viewer, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    camera.stop()
+    viewer = await open_viewer(sid)
+    # wait for a backoff of at least 3.2 s (attempt 4: 4 s ± 20 %)
+    await viewer.read_until(lambda v: any(m.get("retry_in_s", 0) >= 3.2 for m in v.messages), timeout=15)
+    camera.start()
+    await viewer.send("reconnect")  # the next attempt starts now, not after the backoff
+    await viewer.read_until(lambda v: any(m["type"] == "video_start" for m in v.messages), timeout=2.5)
+    assert any(m.get("code") == "UNREACHABLE" for m in viewer.messages)
