@@ -21,6 +21,7 @@ import secrets
 import sqlite3
 import stat
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -234,6 +235,26 @@ def _prepare_file(path: Path) -> None:
             log.warning("cannot set mode 600 on %s: %s", candidate, exc.strerror)
 
 
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> str:
+    """Switch to WAL (persistent in the file) and return the journal mode in use.
+
+    The switch needs an exclusive lock, and SQLite may answer "database is locked" at once instead of
+    calling its busy handler when another process is opening the same new file: retry briefly. This
+    runs when a store opens (start-up, or a worker thread), never on an event loop.
+    """
+    for attempt in range(attempts):
+        try:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode == "wal":
+                return mode
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 class StreamStore:
     """The stream store in one SQLite file; safe to share between threads and between processes."""
 
@@ -251,8 +272,8 @@ class StreamStore:
             with _guard(f"open {self.path}"):
                 conn.execute("PRAGMA busy_timeout = 5000")
                 self._check_version(conn)  # before anything writes to a foreign or newer database
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
+                mode = _enable_wal(conn)
+                if mode != "wal":
                     log.warning("%s: WAL journal mode unavailable, using %s", self.path, mode)
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")

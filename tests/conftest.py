@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from .camera import TestCamera, camera_available
+from .helpers import ffmpeg_children
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -57,3 +58,13 @@ def camera_factory() -> Iterator[Callable[..., TestCamera]]:
 def camera(camera_factory: Callable[..., TestCamera]) -> TestCamera:
     """A started default camera: H.264, 640x360 at 25 fps, ``ball`` pattern, no credentials."""
     return camera_factory()
+
+
+@pytest.fixture(autouse=True)
+def _no_ffmpeg_left() -> Iterator[None]:
+    """Every test stops every FFmpeg it started: one left behind fails the test (and is killed)."""
+    yield
+    left = ffmpeg_children()
+    for proc in left:
+        proc.kill()
+    assert not left, f"FFmpeg processes left behind: {left}"

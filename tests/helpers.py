@@ -35,6 +35,18 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "
         await asyncio.sleep(POLL)
 
 
+def wait_until_sync(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
+    """``wait_until`` for sync tests (no event loop): poll with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL)
+
+
 def ffmpeg_children() -> list[psutil.Process]:
     """FFmpeg processes that this test process started (they run in their own sessions)."""
     out = []

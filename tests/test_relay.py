@@ -18,15 +18,6 @@ from .helpers import Reader, analyze, engine_for, ffmpeg_children, packets, pid_
 pytestmark = pytest.mark.camera
 
 
-@pytest.fixture(autouse=True)
-def _no_ffmpeg_left():
-    yield
-    left = ffmpeg_children()
-    for proc in left:
-        proc.kill()
-    assert not left, f"FFmpeg processes left behind: {left}"
-
-
 async def test_twenty_simultaneous_joins_start_one_ffmpeg(camera, tmp_path):
     async with engine_for(tmp_path, idle_timeout=0.3) as engine:
         stream = await engine.add_stream(camera.url, "door")

@@ -34,15 +34,6 @@ def jp_server_config(tmp_path):
     })  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _no_ffmpeg_left():
-    yield
-    left = ffmpeg_children()
-    for proc in left:
-        proc.kill()
-    assert not left, f"FFmpeg processes left behind: {left}"
-
-
 async def api(jp_fetch, method, *parts, body=None, params=None, headers=None):
     """(status, JSON or bytes) of an API call; errors do not raise."""
     kwargs = {"method": method, "params": params or {}, "headers": headers or {}}

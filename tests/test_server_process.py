@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+
+from .helpers import wait_until_sync
 
 
 def test_the_installed_config_enables_the_extension():
@@ -28,17 +29,6 @@ def test_the_installed_config_enables_the_extension():
     assert "rtsp_notebook 0.1.0 \x1b[32mOK" in text or "rtsp_notebook 0.1.0 OK" in text, text
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)  # polling a condition with a deadline (a sync test: no event loop here)
-
-
 class Server:
     def __init__(self, tmp: Path, extra: list[str] | None = None) -> None:
         self.runtime = tmp / "runtime"
@@ -49,7 +39,7 @@ class Server:
              "--ServerApp.base_url=/user/test/", *(extra or [])],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        info = wait_for(self._info, 60, "the server's runtime file")
+        info = wait_until_sync(self._info, 60, "the server's runtime file")
         self.base = info["url"].rstrip("/") + "/"
 
     def _info(self):
@@ -90,7 +80,7 @@ def test_server_exit_leaves_no_ffmpeg(camera, tmp_path, sig):
             found = [r["pid"] for row in rows for r in row["relays"] if r["pid"] and r["state"] == "playing"]
             return found if len(found) == 2 else None
 
-        ffmpegs = [psutil.Process(pid) for pid in wait_for(pids, 30, "two playing relays")]
+        ffmpegs = [psutil.Process(pid) for pid in wait_until_sync(pids, 30, "two playing relays")]
         assert all("ffmpeg" in p.name() for p in ffmpegs)
         server.proc.send_signal(sig)
         assert server.proc.wait(30) is not None

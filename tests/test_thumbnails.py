@@ -30,15 +30,6 @@ from rtsp_notebook.thumbnails import Thumbnail, ThumbnailService
 from .helpers import Reader, engine_for, ffmpeg_children, wait_until
 
 
-@pytest.fixture(autouse=True)
-def _no_ffmpeg_left():
-    yield
-    left = ffmpeg_children()
-    for proc in left:
-        proc.kill()
-    assert not left, f"FFmpeg processes left behind: {left}"
-
-
 class SpawnSpy:
     def __init__(self) -> None:
         self.argvs: list[list[str]] = []
