@@ -34,8 +34,8 @@ class Server:
         self.runtime = tmp / "runtime"
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime), "RTSP_NOTEBOOK_DB": str(tmp / "s.db")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--port=0", "--no-browser", "--allow-root",
-             "--IdentityProvider.token=secret-token", f"--ServerApp.root_dir={tmp}",
+            [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", "--port=0", "--no-browser",
+             "--allow-root", "--IdentityProvider.token=secret-token", f"--ServerApp.root_dir={tmp}",
              "--ServerApp.base_url=/user/test/", *(extra or [])],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
