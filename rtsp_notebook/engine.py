@@ -184,7 +184,7 @@ class Engine:
         """Soft-delete a stream; its relays stop and their viewers get ``ended``."""
         await self.store.delete(stream_id)
         for relay in self._stream_relays(stream_id):
-            del self._relays[(relay.stream_id, Profile(relay.profile))]
+            self._relays.pop((relay.stream_id, Profile(relay.profile)), None)
             await relay.stop("ended", ended=True)
 
     def stream_state(self, stream_id: str) -> tuple[RelayState, int, str | None]:
