@@ -96,6 +96,7 @@ class Relay:
         self._cache: list[bytes] = []
         self._cache_bytes = 0
         self._last_keyframe = b""  # PSI + the latest whole I-frame's segment, for thumbnails
+        self.last_keyframe_at: float | None = None  # epoch seconds when it arrived
         self._meter = RateMeter()
         self.restarts = 0
         self.bytes_in = 0
@@ -278,6 +279,7 @@ class Relay:
         if segment.keyframe:
             self._cache, self._cache_bytes = [segment.data], len(segment.data)
             self._last_keyframe = self._psi + segment.data
+            self.last_keyframe_at = time.time()
         elif self._cache:
             self._cache_bytes += len(segment.data)
             if self._cache_bytes > self.config.keyframe_cache_limit:

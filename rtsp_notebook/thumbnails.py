@@ -76,7 +76,7 @@ class Thumbnail:
     jpeg: bytes = field(repr=False)
     width: int
     height: int
-    captured_at: float  # epoch seconds when the picture was taken (live: when it was decoded)
+    captured_at: float  # epoch seconds when the picture was taken (live: when its I-frame arrived)
     source: Origin
     stale: bool = False  # the camera could not be reached: this is an older picture
 
@@ -197,11 +197,12 @@ class ThumbnailService:
             return None
         return failed[2] if self._live_keyframe(stream_id) is None else None
 
-    def _live_keyframe(self, stream_id: str) -> bytes | None:
+    def _live_keyframe(self, stream_id: str) -> tuple[bytes, float] | None:
+        """The newest I-frame of a playing relay of the stream (full first), with when it arrived."""
         for profile in (Profile.FULL, Profile.GRID):
             relay = self.engine.relay(stream_id, profile)
             if relay is not None and relay.state is RelayState.PLAYING and relay.last_keyframe:
-                return relay.last_keyframe
+                return relay.last_keyframe, relay.last_keyframe_at or time.time()
         return None
 
     async def _grab(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
@@ -225,11 +226,11 @@ class ThumbnailService:
             task.exception()  # retrieved here: every waiter may have gone
 
     async def _run_grab(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
-        ts = self._live_keyframe(record.id)
+        live = self._live_keyframe(record.id)
         result: _Grabbed | None = None
-        if ts:
+        if live:
             try:
-                result = await self._decode_live(record.id, ts, origin)
+                result = await self._decode_live(record.id, live, origin)
             except SourceError as exc:
                 log.warning("stream %s: the relay's picture did not decode: %s", record.id, exc.message)
         if result is None:
@@ -247,13 +248,16 @@ class ThumbnailService:
                 self._frames.popitem(last=False)
         return result
 
-    async def _decode_live(self, stream_id: str, ts: bytes, origin: tuple[str, str]) -> _Grabbed:
+    async def _decode_live(
+        self, stream_id: str, live: tuple[bytes, float], origin: tuple[str, str]
+    ) -> _Grabbed:
+        ts, arrived = live
         key = hashlib.blake2b(ts, digest_size=16).digest()
         last = self._frames.get(stream_id)
         if last is not None and last.key == key and last.origin == origin:
             return last, None  # no keyframe since the last picture: it is still the newest
         ppm = await decode_keyframe_ppm(self.engine.ffmpeg.path, ts, timeout=self.grab_timeout)
-        return await self._ingest(ppm, "live", origin, key)
+        return await self._ingest(ppm, "live", origin, key, captured_at=arrived)
 
     async def _probe(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
         source = parse_source(record.url)
@@ -284,13 +288,21 @@ class ThumbnailService:
         return bytes(data)
 
     async def _ingest(
-        self, ppm: bytes, source: Literal["live", "probe"], origin: tuple[str, str], key: bytes = b""
+        self,
+        ppm: bytes,
+        source: Literal["live", "probe"],
+        origin: tuple[str, str],
+        key: bytes = b"",
+        captured_at: float | None = None,
     ) -> _Grabbed:
+        """Load a decoded picture; ``captured_at``: when its I-frame arrived (default: now)."""
         try:
             image, jpeg = await asyncio.to_thread(_load, ppm)
         except (OSError, ValueError) as exc:
             raise FFmpegExitError(f"FFmpeg wrote a picture that cannot be read: {exc}") from exc
-        frame = _Frame(jpeg, image.width, image.height, time.time(), time.monotonic(), source, origin, key)
+        now, mono = time.time(), time.monotonic()
+        taken = min(now, captured_at) if captured_at is not None else now
+        frame = _Frame(jpeg, image.width, image.height, taken, mono - (now - taken), source, origin, key)
         return frame, image
 
     # -- answers and the cache ------------------------------------------------------------------

@@ -98,9 +98,11 @@ async def test_while_a_relay_plays_its_keyframe_is_decoded_without_a_camera_sess
         assert relay is not None
         await wait_until(lambda: relay.last_keyframe, 5, "the relay's first keyframe")
         spawns.reset()
-        key = relay.last_keyframe
+        key, arrived = relay.last_keyframe, relay.last_keyframe_at
         thumb = await service.get(stream.id, width=160)
         assert (thumb.source, thumb.stale, size_of(thumb)) == ("live", False, (160, 90))
+        if relay.last_keyframe is key:  # captured when its I-frame arrived, not when it was decoded
+            assert thumb.captured_at == arrived
         # the only FFmpeg started reads the relay's bytes on stdin: no second RTSP session
         assert len(spawns.argvs) == 1
         assert "pipe:0" in spawns.argvs[0] and not any("rtsp" in arg for arg in spawns.argvs[0])
