@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import LimitError
 from .events import RelayEvent, RelayState
-from .ffmpeg import FFmpegInfo, Profile, find_ffmpeg, relay_argv
+from .ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv
 from .relay import Relay, RelayConfig
 from .sources import parse_source
 from .stats import RelayStats
@@ -110,12 +110,14 @@ class Engine:
                     f"{len(self._relays)} relays are running, the most allowed: stop one or raise the limit"
                 )
             source = parse_source(record.url)
+            argv = relay_argv(
+                self.ffmpeg.path, source, profile, transport=record.options.get("transport", "tcp")
+            )
+            log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
             relay = Relay(
                 record.id,
                 profile.value,
-                relay_argv(
-                    self.ffmpeg.path, source, profile, transport=record.options.get("transport", "tcp")
-                ),
+                argv,
                 secrets=source.secrets,
                 config=self.config.relay,
                 keep_alive=bool(record.options.get("keep_alive")) and profile is Profile.GRID,

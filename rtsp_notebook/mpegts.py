@@ -135,12 +135,11 @@ class TsAnalyzer:
         self.frames = 0
         self.keyframes = 0
         self.video: VideoInfo | None = None
+        self.psi = b""  # the latest PAT and PMT packets, or nothing before both were seen
         self._held = b""
 
-    @property
-    def psi(self) -> bytes:
-        """The latest PAT and PMT packets, or nothing before both were seen."""
-        return self.pat + self.pmt if self.pat and self.pmt else b""
+    def _update_psi(self) -> None:
+        self.psi = self.pat + self.pmt if self.pat and self.pmt else b""
 
     def feed(self, packets: bytes) -> list[Segment]:
         buf = self._held + packets if self._held else packets
@@ -181,6 +180,7 @@ class TsAnalyzer:
         if section is None or section[0] != 0x00:
             return
         self.pat = buf[i : i + PACKET_SIZE]
+        self._update_psi()
         for pos in range(8, len(section) - 4 - 3, 4):
             program = (section[pos] << 8) | section[pos + 1]
             if program != 0:
@@ -192,6 +192,7 @@ class TsAnalyzer:
         if section is None or section[0] != 0x02 or len(section) < 16:
             return
         self.pmt = buf[i : i + PACKET_SIZE]
+        self._update_psi()
         pos = 12 + (((section[10] & 0x0F) << 8) | section[11])
         end = len(section) - 4
         while pos + 5 <= end:

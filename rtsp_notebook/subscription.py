@@ -65,7 +65,6 @@ class Subscription:
         self.bytes_out = 0
         self.dropped_bytes = 0
         self.drops = 0
-        self.joined_at = time.time()
 
     # -- consumer side --------------------------------------------------------------------------
     @property
