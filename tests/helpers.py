@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +23,37 @@ from rtsp_notebook.subscription import Subscription, SubscriptionClosed
 POLL = 0.02
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
+def _polls(predicate: Callable[[], Any], timeout: float, what: str) -> Iterator[Any]:
+    """Yields None while ``predicate`` is falsy (the caller then waits ``POLL`` s), and fails past the
+    deadline; returns the truthy value through StopIteration."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
+    while not (value := predicate()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        yield None
+    return value
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
+    polls = _polls(predicate, timeout, what)
+    while True:
+        try:
+            next(polls)
+        except StopIteration as done:
+            return done.value
         await asyncio.sleep(POLL)
 
 
 def wait_until_sync(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
-    """``wait_until`` for sync tests (no event loop): poll with a deadline."""
-    deadline = time.monotonic() + timeout
+    """``wait_until`` for sync tests that have no event loop."""
+    polls = _polls(predicate, timeout, what)
     while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(POLL)
+        try:
+            next(polls)
+        except StopIteration as done:
+            return done.value
+        time.sleep(POLL)  # the poll interval of a deadline wait
 
 
 def ffmpeg_children() -> list[psutil.Process]:

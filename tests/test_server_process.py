@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,6 +42,17 @@ class Server:
         )  # fmt: skip
         info = wait_until_sync(self._info, 60, "the server's runtime file")
         self.base = info["url"].rstrip("/") + "/"
+        # the runtime file can appear before the server listens (measured: 2 starts in 12)
+        wait_until_sync(self._answers, 30, "the server to accept connections")
+
+    def _answers(self) -> bool:
+        try:
+            return self.call("GET", "health")["status"] == "healthy"
+        except urllib.error.URLError as exc:
+            if not isinstance(exc.reason, ConnectionRefusedError):
+                raise
+            assert self.proc.poll() is None, "the server exited"
+            return False
 
     def _info(self):
         for path in self.runtime.glob(f"jpserver-{self.proc.pid}.json"):
