@@ -8,13 +8,10 @@ Each variant is the relay's grid argv with one input flag changed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
-import sys
-from pathlib import Path
 
+from bench._report import arguments, report
 from bench.first_video import first_iframe
 from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.sources import parse_source
@@ -57,14 +54,6 @@ async def main(runs: int) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/ffmpeg_flags.json"))
-    args = parser.parse_args()
+    args = arguments(__doc__, "ffmpeg_flags", runs=5)
     table = asyncio.run(main(args.runs))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"median_ms": table, "runs": args.runs}, indent=2))
-    for name, ms in table.items():
-        sys.stdout.write(f"{name:45s} {ms:8.1f} ms\n")
+    report({"median_ms": table, "runs": args.runs}, table, args.json, unit=" ms")

@@ -15,16 +15,14 @@ Prints a table of medians and writes every sample as JSON.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench._report import arguments, report
 from rtsp_notebook.events import EventKind
 from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
@@ -114,23 +112,11 @@ async def main(runs: int) -> dict[str, object]:
 
 
 def run() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/first_video.json"))
-    args = parser.parse_args()
+    args = arguments(__doc__, "first_video", runs=7)
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(main(args.runs))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    rows = result["median_ms"]
-    assert isinstance(rows, dict)
-    width = max(len(k) for k in rows)
-    sys.stdout.write(f"{'figure'.ljust(width)}  median ms\n")
-    for name, value in rows.items():
-        sys.stdout.write(f"{name.ljust(width)}  {value:>9}\n")
-    sys.stdout.write(f"cold / predecessor: {result['ratio_cold_vs_predecessor']}\nJSON: {args.json}\n")
+    rows = {**result["median_ms"], "cold / predecessor": result["ratio_cold_vs_predecessor"]}  # type: ignore[dict-item]
+    report(result, rows, args.json)
 
 
 if __name__ == "__main__":

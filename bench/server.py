@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
@@ -24,6 +22,7 @@ import psutil
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
+from bench._report import arguments, report
 from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
 from tests.camera import TestCamera
 from tests.test_server_process import Server
@@ -123,18 +122,9 @@ async def measure(runs: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/server.json"))
-    args = parser.parse_args()
+    args = arguments(__doc__, "server", runs=7)
     result = asyncio.run(measure(args.runs))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    for name, value in {**result["median_ms"], **result["counts"]}.items():  # type: ignore[dict-item]
-        sys.stdout.write(f"{name:32s} {value:>10}\n")
-    sys.stdout.write(f"JSON: {args.json}\n")
+    report(result, {**result["median_ms"], **result["counts"]}, args.json)  # type: ignore[dict-item]
 
 
 if __name__ == "__main__":
