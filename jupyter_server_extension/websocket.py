@@ -27,7 +27,7 @@ _ID_RE = re.compile(r"[0-9a-z]{1,32}")
 _closing: set[asyncio.Task[None]] = set()  # keeps viewer-close tasks alive until they finish
 
 
-class StreamWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class StreamWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc, unused-ignore]
     auth_resource = "rtsp"
     viewer: ViewerConnection | None = None
 

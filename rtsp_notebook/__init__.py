@@ -26,6 +26,7 @@ from .errors import (
 )
 from .events import RelayState
 from .ffmpeg import Profile
+from .hub import Hub, ServerUnavailableError, Stream, connect
 from .relay import RelayConfig
 from .sources import mask_url, parse_source
 
@@ -37,6 +38,8 @@ __all__ = [
     "EngineConfig",
     "FFmpegExitError",
     "FFmpegNotFoundError",
+    "Grid",
+    "Hub",
     "InvalidInputError",
     "InvalidURLError",
     "LimitError",
@@ -44,16 +47,28 @@ __all__ = [
     "RelayConfig",
     "RelayState",
     "RtspNotebookError",
+    "ServerUnavailableError",
     "SourceError",
     "SourceTimeoutError",
     "StoreError",
+    "Stream",
     "StreamNotFoundError",
     "UnreachableError",
     "UnsupportedError",
     "__version__",
+    "connect",
     "mask_url",
     "parse_source",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the widget needs anywidget and the built bundle: loaded on first use, not with the core
+    if name == "Grid":
+        from .widget import Grid
+
+        return Grid
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ import rtsp_notebook
 def test_import_loads_neither_tornado_nor_jupyter_server():
     code = (
         "import sys, rtsp_notebook; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tornado', 'jupyter_server', 'pandas')); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tornado', 'jupyter_server', 'pandas', 'anywidget', 'ipywidgets')); "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
@@ -21,10 +22,10 @@ def test_import_loads_neither_tornado_nor_jupyter_server():
 def test_public_names_are_pinned():
     assert sorted(rtsp_notebook.__all__) == sorted([
         "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig", "FFmpegExitError",
-        "FFmpegNotFoundError", "InvalidInputError", "InvalidURLError", "LimitError", "Profile", "RelayConfig",
-        "RelayState", "RtspNotebookError", "SourceError", "SourceTimeoutError", "StoreError",
-        "StreamNotFoundError", "UnreachableError", "UnsupportedError", "__version__", "mask_url",
-        "parse_source",
+        "FFmpegNotFoundError", "Grid", "Hub", "InvalidInputError", "InvalidURLError", "LimitError", "Profile",
+        "RelayConfig", "RelayState", "RtspNotebookError", "ServerUnavailableError", "SourceError",
+        "SourceTimeoutError", "StoreError", "Stream", "StreamNotFoundError", "UnreachableError",
+        "UnsupportedError", "__version__", "connect", "mask_url", "parse_source",
     ])  # fmt: skip
     for name in rtsp_notebook.__all__:
         assert hasattr(rtsp_notebook, name), name

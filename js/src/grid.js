@@ -1,0 +1,283 @@
+// The grid: an add-stream form, a responsive grid of tiles, and the stream list kept in step with
+// the server (streams added from Python or another page show up; removed ones go).
+
+import { h } from './dom.js';
+import { errorText } from './dialogs.js';
+import { findApi } from './server.js';
+import { Tile } from './tile.js';
+
+/** @typedef {import('./server.js').Api} Api */
+/** @typedef {import('./server.js').Stream} Stream */
+
+/**
+ * @typedef {object} GridOptions
+ * @property {number | null} columns   null: as many as fit
+ * @property {string[]} streams        ids to show, in order; empty: every stream
+ * @property {'auto' | 'canvas2d' | 'webgl'} renderer
+ * @property {boolean} showForm
+ * @property {number} refreshSeconds   how often the stream list is re-read
+ */
+
+const WEBGL_TILES = 4; // browsers cap WebGL contexts near 16; beyond a few tiles Canvas2D is cheaper
+
+/** @type {boolean | undefined} */
+let hardwareWebgl;
+
+/** WebGL with a GPU behind it (a software rasterizer such as SwiftShader is slower than Canvas2D). */
+function hasHardwareWebgl() {
+  if (hardwareWebgl !== undefined) return hardwareWebgl;
+  hardwareWebgl = false;
+  try {
+    const gl = document.createElement('canvas').getContext('webgl');
+    if (gl) {
+      const info = gl.getExtension('WEBGL_debug_renderer_info');
+      const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+      hardwareWebgl = !/swiftshader|llvmpipe|softpipe|software/i.test(renderer);
+      gl.getExtension('WEBGL_lose_context')?.loseContext();
+    }
+  } catch {
+    hardwareWebgl = false;
+  }
+  return hardwareWebgl;
+}
+
+export class Grid {
+  /**
+   * @param {HTMLElement} el
+   * @param {GridOptions} options
+   * @param {(connection: string) => void} report  tells the kernel whether the extension answered
+   */
+  constructor(el, options, report) {
+    this.el = el;
+    this.options = options;
+    this.report = report;
+    this.controller = new AbortController();
+    /** @type {Map<string, Tile>} */
+    this.tiles = new Map();
+    /** @type {Api | null} */
+    this.api = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.refreshTimer = undefined;
+    this.pageVisible = document.visibilityState !== 'hidden';
+    /** @type {Set<Element>} */
+    this.onScreen = new Set();
+
+    const signal = this.controller.signal;
+    this.message = h('p', { class: 'rn-message', role: 'status' });
+    this.grid = h('div', { class: 'rn-grid', role: 'list' });
+    this.form = this.buildForm(signal);
+    this.root = h('div', { class: 'rn-root' }, [this.form, this.message, this.grid]);
+    el.append(this.root);
+    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { threshold: 0.01 });
+    document.addEventListener(
+      'visibilitychange',
+      () => {
+        this.pageVisible = document.visibilityState !== 'hidden';
+        for (const tile of this.tiles.values()) this.applyVisibility(tile);
+      },
+      { signal },
+    );
+    this.applyOptions();
+    this.start();
+  }
+
+  async start() {
+    const signal = this.controller.signal;
+    this.message.textContent = 'Connecting to the server…';
+    let api = null;
+    try {
+      api = await findApi(signal);
+    } catch {
+      return; // the view went away
+    }
+    if (signal.aborted) return;
+    if (!api) {
+      this.root.dataset.connection = 'unreachable';
+      this.message.setAttribute('role', 'alert');
+      this.message.textContent =
+        'The rtsp-notebook server extension is not reachable from this page. Run JupyterLab or Notebook 7 ' +
+        'with rtsp-notebook installed in the server’s environment (`jupyter server extension list` shows it).';
+      this.form.hidden = true;
+      this.report('unreachable');
+      return;
+    }
+    this.api = api;
+    this.root.dataset.connection = 'extension';
+    this.report('extension');
+    await this.refresh();
+    this.refreshTimer = setInterval(() => {
+      if (this.pageVisible) this.refresh();
+    }, this.options.refreshSeconds * 1000);
+  }
+
+  /** Re-reads the stream list and adds, updates and drops tiles to match it. */
+  async refresh() {
+    const api = this.api;
+    if (!api) return;
+    /** @type {Stream[]} */
+    let streams;
+    try {
+      streams = await api.request('GET', 'streams', undefined, this.controller.signal);
+    } catch (error) {
+      if (!this.controller.signal.aborted) this.message.textContent = `Could not list streams: ${errorText(error)}`;
+      return;
+    }
+    if (this.controller.signal.aborted) return;
+    const wanted = this.options.streams;
+    if (wanted.length) {
+      const byId = new Map(streams.map((s) => [s.id, s]));
+      streams = wanted.map((id) => byId.get(id)).filter((s) => s !== undefined);
+    }
+    const ids = new Set(streams.map((s) => s.id));
+    for (const [id, tile] of this.tiles) {
+      if (!ids.has(id) && tile.phase !== 'ended') this.dropTile(id);
+    }
+    for (const stream of streams) {
+      const tile = this.tiles.get(stream.id);
+      if (tile) tile.update(stream);
+      else this.addTile(stream);
+    }
+    // keep the server's order (or the requested one)
+    streams.forEach((stream, i) => {
+      const tile = this.tiles.get(stream.id);
+      if (tile && this.grid.children[i] !== tile.el) this.grid.insertBefore(tile.el, this.grid.children[i] ?? null);
+    });
+    this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
+  }
+
+  /** @param {Stream} stream */
+  addTile(stream) {
+    const existing = this.tiles.get(stream.id);
+    if (existing) {
+      existing.update(stream);
+      return existing;
+    }
+    const api = /** @type {Api} */ (this.api);
+    const tile = new Tile(
+      {
+        api,
+        root: this.root,
+        webgl: () => this.useWebgl(),
+        removed: (id) => {
+          this.dropTile(id);
+          this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
+        },
+      },
+      stream,
+    );
+    tile.el.setAttribute('role', 'listitem');
+    this.tiles.set(stream.id, tile);
+    this.grid.append(tile.el);
+    this.observer.observe(tile.el);
+    return tile;
+  }
+
+  /** @param {string} id */
+  dropTile(id) {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    this.tiles.delete(id);
+    this.observer.unobserve(tile.el);
+    this.onScreen.delete(tile.el);
+    tile.destroy();
+  }
+
+  useWebgl() {
+    const renderer = this.options.renderer;
+    if (renderer === 'webgl') return true;
+    if (renderer === 'canvas2d') return false;
+    return this.tiles.size <= WEBGL_TILES && hasHardwareWebgl();
+  }
+
+  /** @param {IntersectionObserverEntry[]} entries */
+  onIntersect(entries) {
+    for (const entry of entries) {
+      if (entry.isIntersecting) this.onScreen.add(entry.target);
+      else this.onScreen.delete(entry.target);
+    }
+    for (const tile of this.tiles.values()) this.applyVisibility(tile);
+  }
+
+  /** @param {Tile} tile */
+  applyVisibility(tile) {
+    tile.setInView(this.pageVisible && this.onScreen.has(tile.el));
+  }
+
+  /** @param {AbortSignal} signal */
+  buildForm(signal) {
+    const url = h('input', {
+      name: 'url',
+      type: 'text',
+      required: true,
+      maxlength: 2048,
+      spellcheck: 'false',
+      autocomplete: 'off',
+      placeholder: 'rtsp://user:password@camera/stream  or  demo://testsrc2',
+      'aria-label': 'Stream URL',
+    });
+    const label = h('input', {
+      name: 'label',
+      type: 'text',
+      maxlength: 200,
+      autocomplete: 'off',
+      placeholder: 'Label (optional)',
+      'aria-label': 'Label',
+    });
+    const submit = h('button', { type: 'submit', class: 'rn-button rn-primary', text: 'Add stream' });
+    const error = h('p', { class: 'rn-error', role: 'alert' });
+    const form = h('form', { class: 'rn-form rn-add', 'aria-label': 'Add a stream' }, [
+      h('div', { class: 'rn-row' }, [url, label, submit]),
+      error,
+    ]);
+    form.addEventListener(
+      'submit',
+      async (event) => {
+        event.preventDefault();
+        if (!this.api) return;
+        submit.disabled = true;
+        error.textContent = '';
+        /** @type {{url: string, label?: string}} */
+        const body = { url: url.value.trim() };
+        if (label.value.trim()) body.label = label.value.trim();
+        try {
+          const stream = await this.api.request('POST', 'streams', body, signal);
+          url.value = '';
+          label.value = '';
+          if (!this.options.streams.length) this.addTile(stream);
+          this.message.textContent = '';
+        } catch (e) {
+          error.textContent = errorText(e);
+        } finally {
+          submit.disabled = false;
+        }
+      },
+      { signal },
+    );
+    return form;
+  }
+
+  /** Columns, form: called again when the Python side changes them. */
+  applyOptions() {
+    const { columns, showForm } = this.options;
+    this.grid.style.gridTemplateColumns = columns ? `repeat(${columns}, minmax(0, 1fr))` : '';
+    this.grid.dataset.columns = columns ? String(columns) : 'auto';
+    this.form.hidden = !showForm || this.root.dataset.connection === 'unreachable';
+  }
+
+  /** @param {Partial<GridOptions>} options */
+  setOptions(options) {
+    const streamsChanged = options.streams && options.streams.join() !== this.options.streams.join();
+    Object.assign(this.options, options);
+    this.applyOptions();
+    if (streamsChanged) this.refresh();
+  }
+
+  /** Destroys every tile (players, sockets, timers) and stops listening; nothing reconnects after. */
+  destroy() {
+    this.controller.abort();
+    clearInterval(this.refreshTimer);
+    this.observer.disconnect();
+    for (const id of [...this.tiles.keys()]) this.dropTile(id);
+    this.root.remove();
+  }
+}

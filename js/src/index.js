@@ -1,0 +1,48 @@
+// The anywidget entry point: one Grid per view. `render` returns the cleanup that anywidget calls
+// when the view goes (cell re-run, output cleared, notebook closed): it destroys every player and
+// socket, so no reconnect loop outlives the view.
+
+import './styles.css';
+
+import { Grid } from './grid.js';
+
+/**
+ * @typedef {object} Model  the part of anywidget's model this widget uses
+ * @property {(name: string) => any} get
+ * @property {(name: string, value: unknown) => void} set
+ * @property {() => void} save_changes
+ * @property {(event: string, callback: () => void) => void} on
+ * @property {(event: string, callback: () => void) => void} off
+ */
+
+/** @param {Model} model */
+function options(model) {
+  const columns = model.get('columns');
+  const renderer = model.get('renderer');
+  return {
+    columns: typeof columns === 'number' && columns > 0 ? columns : null,
+    streams: /** @type {string[]} */ (model.get('streams') || []),
+    renderer: /** @type {'auto' | 'canvas2d' | 'webgl'} */ (
+      renderer === 'canvas2d' || renderer === 'webgl' ? renderer : 'auto'
+    ),
+    showForm: model.get('show_form') !== false,
+    refreshSeconds: 5,
+  };
+}
+
+/** @param {{model: Model, el: HTMLElement}} context */
+function render({ model, el }) {
+  el.classList.add('rtsp-notebook');
+  const grid = new Grid(el, options(model), (connection) => {
+    model.set('connection', connection);
+    model.save_changes();
+  });
+  const changed = () => grid.setOptions(options(model));
+  for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.on(`change:${name}`, changed);
+  return () => {
+    for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.off(`change:${name}`, changed);
+    grid.destroy();
+  };
+}
+
+export default { render };

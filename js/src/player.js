@@ -1,0 +1,173 @@
+// One live view of one stream: its WebSocket, a JSMpeg decoder drawing on a canvas, and the pacer
+// between them. The socket is ours, not JSMpeg's (JSMpeg's own source reconnects every 5 s until it
+// is destroyed, and cannot send actions or read the server's JSON messages).
+
+import JSMpeg from '@cycjimmy/jsmpeg-player';
+
+import { Pacer } from './pacer.js';
+
+/**
+ * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number}
+ *   | {type: 'video_start', codec: string, width: number, height: number, fps: number}
+ *   | {type: 'error', code: string, message: string, fatal: boolean}} ServerMessage
+ */
+
+/**
+ * @typedef {object} PlayerEvents
+ * @property {(message: ServerMessage) => void} onMessage    a JSON message from the server
+ * @property {() => void} onFrame                            a picture was drawn
+ * @property {(event: {code: number, reason: string, opened: boolean}) => void} onClose
+ *   the socket closed by itself (not by destroy())
+ */
+
+const RECONNECT_MIN_S = 1;
+const RECONNECT_MAX_S = 30;
+
+/** Backoff for the socket itself (the relay's own camera retries happen on the server). */
+export function socketBackoff(/** @type {number} */ attempt) {
+  const base = Math.min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** Math.max(0, attempt - 1));
+  return base * (0.8 + 0.4 * Math.random());
+}
+
+export class LivePlayer {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {string} url        the stream's WebSocket URL with its profile
+   * @param {{webgl: boolean}} options
+   * @param {PlayerEvents} events
+   */
+  constructor(canvas, url, options, events) {
+    this.canvas = canvas;
+    this.url = url;
+    this.events = events;
+    this.frames = 0;
+    this.destroyed = false;
+    /** @type {any} the JSMpeg source object the player made (see sourceClass) */
+    this.source = null;
+    /** @type {Uint8Array[]} data that arrived before JSMpeg's decoder was ready */
+    this.early = [];
+    this.pacer = new Pacer((bytes) => this.feed(bytes));
+    const owner = this;
+    // JSMpeg builds its source with `new options.source(url, options)`: ours only takes what we write.
+    class Source {
+      constructor() {
+        this.streaming = true;
+        this.established = false;
+        this.completed = false;
+        this.progress = 0;
+        this.started = false; // JSMpeg calls start() once its WASM decoder is compiled
+        /** @type {any} */
+        this.destination = null;
+        owner.source = this;
+      }
+      /** @param {any} destination */
+      connect(destination) {
+        this.destination = destination;
+      }
+      start() {
+        this.started = true;
+        owner.drainEarly();
+      }
+      resume() {}
+      destroy() {}
+    }
+    this.player = new JSMpeg.Player('', {
+      source: Source,
+      canvas,
+      audio: false,
+      disableGl: !options.webgl,
+      preserveDrawingBuffer: false,
+      pauseWhenHidden: false, // the tile pauses the stream itself when hidden
+      videoBufferSize: 1024 * 1024,
+      decodeFirstFrame: true,
+      onVideoDecode: () => {
+        this.frames += 1;
+        this.pacer.onDecoded();
+        this.events.onFrame();
+      },
+    });
+    /** @type {WebSocket | null} */
+    this.socket = null;
+    this.open();
+  }
+
+  open() {
+    if (this.destroyed) return;
+    const socket = new WebSocket(this.url);
+    socket.binaryType = 'arraybuffer';
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data === 'string') {
+        /** @type {ServerMessage | null} */
+        let message = null;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (message && typeof message === 'object') this.events.onMessage(message);
+      } else {
+        this.pacer.push(new Uint8Array(event.data));
+      }
+    };
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (!this.destroyed) this.events.onClose({ code: event.code, reason: event.reason, opened });
+    };
+    this.socket = socket;
+  }
+
+  /** @param {Uint8Array} bytes */
+  feed(bytes) {
+    const source = this.source;
+    if (!source || !source.started || !source.destination) {
+      this.early.push(bytes);
+      return;
+    }
+    source.established = true;
+    source.destination.write(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  }
+
+  drainEarly() {
+    const early = this.early;
+    this.early = [];
+    for (const bytes of early) this.feed(bytes);
+  }
+
+  /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */
+  send(action) {
+    if (action === 'pause' || action === 'stop') this.pacer.reset();
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ action }));
+      return true;
+    }
+    return false;
+  }
+
+  get connected() {
+    return this.socket !== null && this.socket.readyState <= WebSocket.OPEN;
+  }
+
+  /** Stops decoding and closes the socket for good; nothing reconnects after this. */
+  destroy() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.onmessage = null;
+      socket.onclose = null;
+      socket.close(1000, 'closed by the viewer');
+    }
+    this.pacer.reset();
+    try {
+      this.player.destroy();
+    } catch {
+      // a player whose decoder never started has nothing to free
+    }
+  }
+}

@@ -1,0 +1,99 @@
+"""The grid widget: live camera tiles in a notebook (anywidget).
+
+The browser side (``js/``, bundled into ``static/``) finds the Jupyter server from the page and talks
+to the server extension directly: REST for the stream list and the controls, one WebSocket per tile
+for the video. The widget's synced state holds only layout choices and stream ids, never a URL, so it
+can never hold a password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ._static import widget_css, widget_js
+
+__all__ = ["MAX_COLUMNS", "Grid"]
+
+MAX_COLUMNS = 12
+RENDERERS = ("auto", "canvas2d", "webgl")
+_ID_RE = re.compile(r"[0-9a-z]{1,32}")
+
+
+class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
+    """A responsive grid of live tiles, one per stream, with an add-stream form.
+
+    ``columns``: a number of columns (1-12), or None for as many as fit. ``streams``: the ids (or
+    stream objects) to show, in order; empty shows every stream. ``renderer``: ``"auto"`` (WebGL for
+    up to 4 tiles when a GPU is there, Canvas2D otherwise), ``"canvas2d"`` or ``"webgl"``.
+    ``connection`` is set by the page: ``"extension"`` when it reached the server extension,
+    ``"unreachable"`` when not.
+    """
+
+    _esm = widget_js()
+    _css = widget_css()
+
+    columns = traitlets.Int(None, allow_none=True).tag(sync=True)
+    streams = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    renderer = traitlets.Unicode("auto").tag(sync=True)
+    show_form = traitlets.Bool(True).tag(sync=True)
+    connection = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        streams: Iterable[Any] = (),
+        *,
+        columns: int | None = None,
+        renderer: str = "auto",
+        show_form: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            streams=[_stream_id(s) for s in streams],
+            columns=columns,
+            renderer=renderer,
+            show_form=show_form,
+            **kwargs,
+        )
+
+    @traitlets.validate("columns")
+    def _check_columns(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and not 1 <= value <= MAX_COLUMNS:
+            raise traitlets.TraitError(
+                f"columns must be a whole number from 1 to {MAX_COLUMNS}, or None for as many as fit; "
+                f"got {value}"
+            )
+        return value  # type: ignore[no-any-return]
+
+    @traitlets.validate("renderer")
+    def _check_renderer(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in RENDERERS:
+            raise traitlets.TraitError(f"renderer must be one of {', '.join(RENDERERS)}; got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    @traitlets.validate("streams")
+    def _check_streams(self, proposal: dict[str, Any]) -> list[str]:
+        ids = [_stream_id(s) for s in proposal["value"]]
+        return list(dict.fromkeys(ids))  # each stream once, first position kept
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self.streams) if self.streams else "all streams"
+        columns = self.columns if self.columns is not None else "auto"
+        return f"<rtsp_notebook.Grid {shown}; columns={columns}>"
+
+
+def _stream_id(stream: Any) -> str:
+    """A stream id from an id string or an object with an ``id`` (a Stream)."""
+    value = getattr(stream, "id", stream)
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise traitlets.TraitError(
+            "streams must be stream ids (1-32 lowercase letters and digits) or Stream objects; "
+            f"got {type(stream).__name__}"
+        )
+    return value
