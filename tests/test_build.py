@@ -136,6 +136,8 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         timeout=120,
     )
     (wheel,) = (tmp / "wheel").glob("*.whl")
+    for tree in (tmp / "tree", tmp / "unpacked"):  # node_modules: tens of MB pytest would keep
+        shutil.rmtree(tree)
     return sdist, wheel
 
 
