@@ -1,3 +1,5 @@
+import { icon } from './icons.js';
+
 // A tiny element builder. Text always goes in as text (textContent), never as HTML: labels and
 // messages come from users and cameras.
 
@@ -22,15 +24,15 @@ export function h(tag, attrs = {}, children = []) {
 }
 
 /**
- * A button with an accessible name, a tooltip and a text glyph.
+ * A button with an accessible name, a tooltip and an icon.
  * @param {string} name   accessible name, e.g. "Pause Door"
- * @param {string} glyph  what the button shows
- * @param {string} cls
+ * @param {import('./icons.js').IconName} glyph
  * @param {(event: MouseEvent) => void} onClick
  * @param {AbortSignal} signal  removes the listener when the view goes
  */
-export function button(name, glyph, cls, onClick, signal) {
-  const el = h('button', { type: 'button', class: `rn-button ${cls}`, 'aria-label': name, title: name, text: glyph });
+export function button(name, glyph, onClick, signal) {
+  const el = h('button', { type: 'button', class: `rn-button rn-${glyph}`, 'aria-label': name, title: name });
+  el.append(icon(glyph));
   el.addEventListener('click', onClick, { signal });
   return el;
 }

@@ -16,6 +16,7 @@ import { Pacer } from './pacer.js';
  * @typedef {object} PlayerEvents
  * @property {(message: ServerMessage) => void} onMessage    a JSON message from the server
  * @property {() => void} onFrame                            a picture was drawn
+ * @property {() => void} [onData]                           video bytes arrived (see `bytes`)
  * @property {(event: {code: number, reason: string, opened: boolean}) => void} onClose
  *   the socket closed by itself (not by destroy())
  */
@@ -41,6 +42,7 @@ export class LivePlayer {
     this.url = url;
     this.events = events;
     this.frames = 0;
+    this.bytes = 0; // video bytes received
     this.destroyed = false;
     /** @type {any} the JSMpeg source object the player made (see sourceClass) */
     this.source = null;
@@ -110,7 +112,9 @@ export class LivePlayer {
         }
         if (message && typeof message === 'object') this.events.onMessage(message);
       } else {
+        this.bytes += event.data.byteLength;
         this.pacer.push(new Uint8Array(event.data));
+        this.events.onData?.();
       }
     };
     socket.onclose = (event) => {

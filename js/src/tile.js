@@ -47,18 +47,20 @@ export class Tile {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.reconnectTimer = undefined;
     this.thumbToken = 0;
+    this.removing = false; // a removal is under way: its relay stops, and its thumbnail goes
+    this.rate = { at: performance.now(), frames: 0, bytes: 0 }; // for the fps and kb/s figures
 
     this.labelEl = h('span', { class: 'rn-label' });
     this.badge = h('span', { class: 'rn-badge', role: 'status' });
     this.detailEl = h('span', { class: 'rn-detail' });
     this.canvas = h('canvas', { class: 'rn-canvas', width: 640, height: 360 });
     this.thumb = h('img', { class: 'rn-thumb', alt: '', hidden: true });
-    this.playButton = button('Play', '▶', 'rn-play', () => this.play(), signal);
-    this.pauseButton = button('Pause', '⏸', 'rn-pause', () => this.pause(), signal);
-    this.stopButton = button('Stop', '⏹', 'rn-stop', () => this.stop(), signal);
-    this.expandButton = button('Expand', '⛶', 'rn-expand', () => this.expand(), signal);
-    this.editButton = button('Edit', '✎', 'rn-edit', () => this.edit(), signal);
-    this.removeButton = button('Remove', '✕', 'rn-remove', () => this.remove(), signal);
+    this.playButton = button('Play', 'play', () => this.play(), signal);
+    this.pauseButton = button('Pause', 'pause', () => this.pause(), signal);
+    this.stopButton = button('Stop', 'stop', () => this.stop(), signal);
+    this.expandButton = button('Expand', 'expand', () => this.expand(), signal);
+    this.editButton = button('Edit', 'edit', () => this.edit(), signal);
+    this.removeButton = button('Remove', 'remove', () => this.remove(), signal);
     this.el = h('article', { class: 'rn-tile', tabindex: 0, 'data-stream-id': stream.id }, [
       h('header', { class: 'rn-tile-head' }, [this.labelEl, this.badge]),
       h('div', { class: 'rn-screen' }, [this.canvas, this.thumb]),
@@ -146,8 +148,10 @@ export class Tile {
     this.player = new LivePlayer(this.canvas, url, { webgl: this.host.webgl(this) }, {
       onMessage: (message) => this.onMessage(message),
       onFrame: () => this.onFrame(),
+      onData: () => this.onData(),
       onClose: (event) => this.onClose(event),
     });
+    this.rate = { at: performance.now(), frames: 0, bytes: 0 };
     if (this.phase !== 'reconnecting') this.setPhase('connecting');
   }
 
@@ -182,9 +186,25 @@ export class Tile {
     }
   }
 
+  onData() {
+    this.el.dataset.bytes = String(this.player ? this.player.bytes : 0);
+  }
+
   onFrame() {
-    const frames = this.player ? this.player.frames : 0;
-    this.el.dataset.frames = String(frames);
+    const player = this.player;
+    if (!player) return;
+    this.el.dataset.frames = String(player.frames);
+    const now = performance.now();
+    const seconds = (now - this.rate.at) / 1000;
+    if (seconds >= 1) {
+      const fps = (player.frames - this.rate.frames) / seconds;
+      const kbps = ((player.bytes - this.rate.bytes) * 8) / 1000 / seconds;
+      this.rate = { at: now, frames: player.frames, bytes: player.bytes };
+      if (this.phase === 'playing') {
+        this.detail = `${fps.toFixed(1)} fps · ${Math.round(kbps)} kb/s`;
+        this.renderDetail();
+      }
+    }
     if (this.streaming && this.phase !== 'playing' && this.phase !== 'reconnecting') this.setPhase('playing');
     if (!this.thumb.hidden && this.streaming) this.thumb.hidden = true;
   }
@@ -242,9 +262,10 @@ export class Tile {
     this.el.dataset.phase = known;
     this.badge.textContent = `${known}${suffix}`;
     this.badge.className = `rn-badge rn-${known}`;
-    if (known === 'playing') {
+    if (known === 'playing' && this.detail && !this.detail.includes('fps')) {
       this.detail = '';
     }
+    if (known !== 'playing' && this.detail.includes('fps')) this.detail = '';
     this.renderDetail();
     if (known === 'paused' || known === 'stopped' || known === 'reconnecting' || known === 'error') {
       this.showThumbnail(true);
@@ -270,7 +291,7 @@ export class Tile {
   /** @param {boolean} visible  show the last picture over the canvas (fetched fresh) */
   async showThumbnail(visible) {
     const token = ++this.thumbToken;
-    if (!visible) {
+    if (!visible || this.removing) {
       this.thumb.hidden = true;
       return;
     }
@@ -358,10 +379,14 @@ export class Tile {
       this.stream.label,
       async () => {
         const id = encodeURIComponent(this.stream.id);
+        this.removing = true;
         try {
           await this.host.api.request('DELETE', `streams/${id}`);
         } catch (error) {
-          if (!(error instanceof Error && 'status' in error && error.status === 404)) throw error;
+          if (!(error instanceof Error && 'status' in error && error.status === 404)) {
+            this.removing = false;
+            throw error;
+          }
         }
         this.host.removed(this.stream.id);
       },

@@ -1,0 +1,305 @@
+"""The grid widget in a real JupyterLab (under ``/user/test/``) and Notebook 7, in Debian's Chromium,
+against the GStreamer camera: tiles decode changing pictures; pause, resume, stop, expand, edit, remove and
+the add form work; a camera that drops shows reconnecting and plays again; views leave nothing behind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from .browser import LabServer
+from .helpers import wait_until_sync
+
+IDLE_TIMEOUT_S = 1.0
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """Replaces pytest-jupyter's autouse loop fixture here: Playwright's loop is the running one in this
+    thread, and pytest-jupyter would pick it up and close it after each test."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    """pytest-jupyter's autouse cleanup of its in-process server: none runs in this module."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def _lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    # relays stop 1 s after their last viewer, so "no FFmpeg once the idle timeout has passed" is quick
+    extra = [f"--RtspNotebookApp.idle_timeout={IDLE_TIMEOUT_S}"]
+    with LabServer(tmp_path_factory.mktemp("lab"), extra_args=extra) as server:
+        yield server
+
+
+def grid_cells(*cameras, renderer: str = "canvas2d", extra: str = "") -> list[str]:
+    adds = "\n".join(f"hub.add({cam.url!r}, label={label!r})" for label, cam in cameras)
+    return [
+        f"import rtsp_notebook as rn\nhub = rn.connect()\n{adds}",
+        f"grid = hub.grid(renderer={renderer!r}{extra})\ngrid",
+    ]
+
+
+def tile(page, label: str):
+    return page.locator(".rn-tile").filter(has=page.locator(".rn-label", has_text=label))
+
+
+def frames(locator) -> int:
+    return int(locator.get_attribute("data-frames") or 0)
+
+
+def received(locator) -> int:
+    return int(locator.get_attribute("data-bytes") or 0)
+
+
+def wait_phase(locator, phase: str, timeout: float = 20) -> None:
+    wait_until_sync(lambda: locator.get_attribute("data-phase") == phase, timeout, f"tile phase {phase}")
+
+
+def wait_more_frames(locator, count: int, timeout: float = 20) -> int:
+    start = frames(locator)
+    wait_until_sync(lambda: frames(locator) >= start + count, timeout, f"{count} more decoded frames")
+    return frames(locator)
+
+
+PIXELS = """(tile) => {
+  const canvas = tile.querySelector('canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 4 * 97) sum = (sum * 31 + data[i] + data[i + 1]) % 1000000007;
+  return {sum, width: canvas.width, height: canvas.height, lit: data.some((v, i) => i % 4 !== 3 && v > 40)};
+}"""
+
+
+def picture(locator) -> dict:
+    return locator.evaluate(PIXELS)
+
+
+def stream_ids(lab: LabServer) -> dict[str, str]:
+    return {s["label"]: s["id"] for s in lab.api("GET", "streams")}
+
+
+def relay_viewers(lab: LabServer, stream_id: str, profile: str = "grid") -> int:
+    stats = lab.api("GET", f"streams/{stream_id}/stats")
+    return sum(r["viewers"] for r in stats.get("relays", []) if r["profile"] == profile)
+
+
+def test_grid_plays_two_cameras_with_changing_pictures(open_notebook, lab, camera_factory):
+    cam_a, cam_b = camera_factory(), camera_factory()
+    nb = open_notebook(grid_cells(("Cam A", cam_a), ("Cam B", cam_b)))
+    nb.run_all_and_wait()
+    page = nb.page
+    for label in ("Cam A", "Cam B"):
+        locator = tile(page, label)
+        wait_phase(locator, "playing")
+        wait_more_frames(locator, 3)
+        first = picture(locator)
+        wait_more_frames(locator, 3)
+        second = picture(locator)
+        assert (first["width"], first["height"]) == (640, 360)  # the grid profile of a 640x360 camera
+        assert first["lit"], "the tile shows a picture, not a black canvas"
+        assert first["sum"] != second["sum"], "the pictures change"
+        assert locator.locator(".rn-badge").text_content() == "playing"
+    # one FFmpeg per stream, one viewer each
+    ids = stream_ids(lab)
+    assert [relay_viewers(lab, ids[label]) for label in ("Cam A", "Cam B")] == [1, 1]
+    assert nb.errors() == []
+
+
+def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
+    cam_a, cam_b = camera_factory(), camera_factory()
+    nb = open_notebook(grid_cells(("Cam A", cam_a), ("Cam B", cam_b)))
+    nb.run_all_and_wait()
+    page = nb.page
+    a, b = tile(page, "Cam A"), tile(page, "Cam B")
+    wait_more_frames(a, 3)
+    wait_more_frames(b, 3)
+
+    a.get_by_role("button", name="Pause Cam A").click()
+    wait_phase(a, "paused")
+    thumb = a.locator(".rn-thumb")
+    thumb.wait_for(state="visible")
+    assert (thumb.get_attribute("src") or "").startswith("data:image/jpeg;base64,")
+    frozen, data = frames(a), received(a)
+    wait_more_frames(b, 15)  # B plays on for a second: A's picture and data stay still
+    assert (frames(a), received(a)) == (frozen, data)
+    assert a.get_by_role("button", name="Play Cam A").is_enabled()
+
+    started = time.monotonic()
+    a.get_by_role("button", name="Play Cam A").click()
+    wait_until_sync(lambda: frames(a) > frozen, 5, "a frame after resume")
+    resumed_in = time.monotonic() - started
+    wait_phase(a, "playing")
+    thumb.wait_for(state="hidden")
+    assert resumed_in < 2.0, f"resume took {resumed_in:.2f} s (keyframe cache: the target is 0.5 s)"
+
+    a.get_by_role("button", name="Stop Cam A").click()
+    wait_phase(a, "stopped")
+    ids = stream_ids(lab)
+    wait_until_sync(lambda: relay_viewers(lab, ids["Cam A"]) == 0, 10, "the stopped tile to unsubscribe")
+    stopped = frames(a)
+    a.get_by_role("button", name="Play Cam A").click()
+    wait_until_sync(lambda: frames(a) > stopped, 10, "frames after play")
+    wait_phase(a, "playing")
+    assert nb.errors() == []
+
+
+def test_expand_edit_remove(open_notebook, lab, camera_factory):
+    cam_a, cam_b = camera_factory(), camera_factory()
+    nb = open_notebook(grid_cells(("Cam A", cam_a), ("Cam B", cam_b)))
+    nb.run_all_and_wait()
+    page = nb.page
+    a = tile(page, "Cam A")
+    wait_more_frames(a, 2)
+    ids = stream_ids(lab)
+
+    # expand: a full-profile view in a dialog; the tile pauses meanwhile
+    a.get_by_role("button", name="Expand Cam A").click()
+    dialog = page.locator("dialog.rn-expanded")
+    dialog.wait_for(state="visible")
+    wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 3, 20, "expanded frames")
+    assert relay_viewers(lab, ids["Cam A"], "full") == 1
+    wait_phase(a, "paused")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    wait_until_sync(lambda: relay_viewers(lab, ids["Cam A"], "full") == 0, 10, "the full view to close")
+    wait_phase(a, "playing")
+
+    # edit the label; the masked URL is left alone
+    a.get_by_role("button", name="Edit Cam A").click()
+    edit = page.get_by_role("dialog", name="Edit Cam A")
+    edit.get_by_label("Label").fill("Front door")
+    edit.get_by_role("button", name="Save").click()
+    edit.wait_for(state="detached")
+    door = tile(page, "Front door")
+    door.get_by_role("button", name="Pause Front door").wait_for()
+    stored = lab.api("GET", f"streams/{ids['Cam A']}")
+    assert (stored["label"], stored["url"]) == ("Front door", cam_a.url)
+
+    # remove, with a confirmation
+    door.get_by_role("button", name="Remove Front door").click()
+    confirm = page.get_by_role("alertdialog", name="Remove Front door")
+    confirm.get_by_role("button", name="Remove").click()
+    door.wait_for(state="detached")
+    assert [s["label"] for s in lab.api("GET", "streams")] == ["Cam B"]
+    assert page.locator(".rn-tile").count() == 1
+    assert nb.errors() == []
+
+
+def test_add_form_adds_and_shows_api_errors(open_notebook, lab, camera):
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"])
+    nb.run_all_and_wait()
+    page = nb.page
+    form = page.get_by_role("form", name="Add a stream")
+    form.get_by_label("Stream URL").fill("file:///etc/passwd")
+    form.get_by_role("button", name="Add stream").click()
+    alert = form.locator(".rn-error[role=alert]")
+    alert.wait_for()
+    assert "INVALID_URL" in alert.text_content() and "rtsp://" in alert.text_content()
+    assert lab.api("GET", "streams") == []
+
+    form.get_by_label("Stream URL").fill(camera.url)
+    form.get_by_label("Label").fill("Yard")
+    form.get_by_role("button", name="Add stream").click()
+    yard = tile(page, "Yard")
+    wait_more_frames(yard, 3)
+    assert alert.text_content() == ""
+    assert [s["label"] for s in lab.api("GET", "streams")] == ["Yard"]
+
+    # the same camera again: the API's CONFLICT, inline
+    form.get_by_label("Stream URL").fill(camera.url)
+    form.get_by_role("button", name="Add stream").click()
+    wait_until_sync(lambda: "CONFLICT" in (alert.text_content() or ""), 10, "the conflict error")
+    # the browser logs the two refused requests themselves
+    assert nb.errors(ignore=["400 (Bad Request)", "409 (Conflict)"]) == []
+
+
+def test_label_is_text_never_html(open_notebook, lab, camera):
+    label = '<img src=x onerror="window.__rnInjected = 1">'
+    lab.api("POST", "streams", {"url": camera.url, "label": label})
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"])
+    nb.run_all_and_wait()
+    page = nb.page
+    shown = page.locator(".rn-tile .rn-label")
+    shown.wait_for()
+    assert shown.text_content() == label
+    assert page.locator(".rn-tile img:not(.rn-thumb)").count() == 0
+    assert page.evaluate("() => window.__rnInjected") is None
+
+
+def test_camera_drop_shows_reconnecting_then_plays(open_notebook, lab, camera):
+    nb = open_notebook(grid_cells(("Cam", camera)))
+    nb.run_all_and_wait()
+    cam = tile(nb.page, "Cam")
+    wait_more_frames(cam, 3)
+    camera.stop()
+    wait_phase(cam, "reconnecting", timeout=20)
+    assert "reconnecting" in cam.locator(".rn-badge").text_content()
+    camera.start()
+    wait_phase(cam, "playing", timeout=40)
+    wait_more_frames(cam, 5, timeout=20)
+
+
+def test_scrolled_out_of_view_pauses_and_resumes(open_notebook, lab, camera):
+    cells = [
+        *grid_cells(("Cam", camera)),
+        'from IPython.display import HTML\nHTML(\'<div id="spacer" style="height: 4000px">spacer</div>\')',
+    ]
+    nb = open_notebook(cells)
+    nb.run_all_and_wait()
+    page = nb.page
+    cam = tile(page, "Cam")
+    cam.scroll_into_view_if_needed()
+    wait_more_frames(cam, 3)
+    ids = stream_ids(lab)
+    page.locator("#spacer").evaluate("el => el.scrollIntoView({block: 'end'})")
+    wait_phase(cam, "paused")
+    data = received(cam)
+    # paused on the server: no data, the relay keeps its viewer
+    assert relay_viewers(lab, ids["Cam"]) == 1
+    cam.scroll_into_view_if_needed()
+    wait_phase(cam, "playing")
+    wait_until_sync(lambda: received(cam) > data, 10, "data after scrolling back")
+
+
+def test_rerun_and_close_leave_no_player_or_ffmpeg(open_notebook, lab, camera):
+    lab.api("POST", "streams", {"url": camera.url, "label": "Cam"})
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"])
+    nb.run_all_and_wait()
+    page = nb.page
+    wait_more_frames(tile(page, "Cam"), 3)
+    sid = stream_ids(lab)["Cam"]
+    for _ in range(3):  # re-running the cell replaces the view: its player and socket go
+        nb.run_all_and_wait()
+        wait_more_frames(tile(page, "Cam"), 3)
+    wait_until_sync(lambda: relay_viewers(lab, sid) == 1, 10, "one viewer after re-runs")
+    assert page.locator(".rn-tile").count() == 1
+    # closing the notebook destroys the view; the relay stops after its idle timeout
+    page.evaluate("() => { window.jupyterapp.commands.execute('application:close-all'); }")
+    page.get_by_role("button", name="Discard").click()  # "Save your work?": the cells' outputs changed
+    page.locator(".rn-tile").wait_for(state="detached")
+    wait_until_sync(lambda: relay_viewers(lab, sid) == 0, 10, "no viewer once the notebook is closed")
+    wait_until_sync(lambda: not lab.ffmpeg_processes(), 10 + IDLE_TIMEOUT_S, "no FFmpeg after idle timeout")
+
+
+def test_notebook7_renders_the_grid(open_notebook, camera):
+    nb = open_notebook(grid_cells(("Cam", camera)), ui="notebook")
+    nb.run_all_and_wait()
+    cam = tile(nb.page, "Cam")
+    wait_more_frames(cam, 5)
+    assert picture(cam)["lit"]
+    assert nb.errors(ignore=["'filebrowser:open-path' not registered"]) == []  # Notebook 7's own
+
+
+def test_without_the_extension_the_grid_says_so(open_notebook_without_extension):
+    nb = open_notebook_without_extension(["import rtsp_notebook as rn\ngrid = rn.Grid()\ngrid"])
+    nb.run_all_and_wait()
+    alert = nb.page.locator(".rtsp-notebook .rn-message")
+    alert.wait_for()
+    assert "server extension is not reachable" in alert.text_content()
+    wait_until_sync(lambda: nb.execute("print(grid.connection)").strip() == "unreachable", 10, "connection")
+    assert nb.page.get_by_role("form", name="Add a stream").is_hidden()
