@@ -10,7 +10,7 @@ import pytest
 from .camera import TestCamera, camera_available
 from .helpers import ffmpeg_children
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.browser_fixtures")
 
 REQUIRE_CAMERA_ENV = "RTSP_NOTEBOOK_REQUIRE_CAMERA"
 
