@@ -194,6 +194,8 @@ export class Tile {
     const player = this.player;
     if (!player) return;
     this.el.dataset.frames = String(player.frames);
+    this.el.dataset.lag = String(player.pacer.lag); // pictures waiting to be decoded
+    this.el.dataset.dropped = String(player.pacer.dropped); // pictures skipped to catch up
     const now = performance.now();
     const seconds = (now - this.rate.at) / 1000;
     if (seconds >= 1) {
