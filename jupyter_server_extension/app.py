@@ -13,6 +13,7 @@ from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.ffmpeg import find_ffmpeg
 from rtsp_notebook.process import kill_all
 from rtsp_notebook.relay import RelayConfig
+from rtsp_notebook.service import StreamService
 from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
 from rtsp_notebook.thumbnails import ThumbnailService
 
@@ -69,7 +70,12 @@ class RtspNotebookApp(ExtensionApp):
         self.thumbnails = ThumbnailService(
             self.engine, ttl=self.thumbnail_ttl, max_grabs=self.max_thumbnail_grabs
         )
-        self.settings[SETTINGS_KEY] = {"engine": self.engine, "thumbnails": self.thumbnails}
+        service = StreamService(self.engine, self.thumbnails)
+        self.settings[SETTINGS_KEY] = {
+            "engine": self.engine,
+            "thumbnails": self.thumbnails,
+            "service": service,
+        }
         # Jupyter skips its cleanup when SIGINT arrives without a terminal (KeyboardInterrupt ends
         # the loop): FFmpeg processes still running when the interpreter exits are killed here.
         atexit.register(self._kill_at_exit)

@@ -15,7 +15,6 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from rtsp_notebook._version import __version__
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import (
     ConflictError,
@@ -26,17 +25,15 @@ from rtsp_notebook.errors import (
     SourceError,
     StreamNotFoundError,
 )
-from rtsp_notebook.probe import probe
-from rtsp_notebook.sources import parse_source
-from rtsp_notebook.store import validate_options
+from rtsp_notebook.service import ProbeFailedError, StreamService
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from .websocket import StreamWebSocketHandler
 
 MAX_BODY = 64 * 1024
 _ID_RE = re.compile(r"[0-9a-z]{1,32}")
-PROBE_TIMEOUT = 5.0
 _STATUS: list[tuple[type[RtspNotebookError], int]] = [
+    (ProbeFailedError, 422),
     (InvalidURLError, 400),
     (InvalidInputError, 400),
     (StreamNotFoundError, 404),
@@ -78,6 +75,10 @@ class RtspHandler(APIHandler):
     def thumbnails(self) -> ThumbnailService:
         return self.settings["rtsp_notebook"]["thumbnails"]  # type: ignore[no-any-return]
 
+    @property
+    def service(self) -> StreamService:
+        return self.settings["rtsp_notebook"]["service"]  # type: ignore[no-any-return]
+
     def body_json(self) -> dict[str, Any]:
         body = self.request.body or b""
         if len(body) > MAX_BODY:
@@ -96,9 +97,6 @@ class RtspHandler(APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
-
-    def stream_json(self, record: Any) -> dict[str, Any]:
-        return {**self.engine.describe(record), "ws_url": f"rtsp/ws/stream?id={record.id}"}
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -141,49 +139,22 @@ class HealthHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        streams = await self._call(self.engine.store.list())
-        ffmpeg = self.engine.ffmpeg
-        self.write_json({
-            "status": "healthy", "version": __version__,
-            "ffmpeg": {"path": ffmpeg.path, "version": ffmpeg.version},
-            "streams": len(streams), "relays": len(self.engine.relays),
-        })  # fmt: skip
+        self.write_json(await self._call(self.service.health()))
 
 
 class StreamsHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        records = await self._call(self.engine.store.list())
-        self.write_json([self.stream_json(r) for r in records])
+        self.write_json(await self._call(self.service.list_streams()))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         body = self.body_json()
-        url, label, options = body.get("url"), body.get("label"), body.get("options")
-        if url is None:
-            raise _ApiError(
-                400, "INVALID_URL", 'the body needs a "url", as in {"url": "rtsp://camera/stream1"}'
-            )
-        probed = None
-        if _flag(self.get_query_argument("probe", None)):
-            try:
-                source = parse_source(url)
-                checked = validate_options(options)
-            except RtspNotebookError as exc:
-                raise _ApiError(400, exc.code, exc.message) from exc
-            try:
-                probed = await probe(
-                    self.engine.ffmpeg.path, source, transport=checked["transport"], timeout=PROBE_TIMEOUT
-                )
-            except SourceError as exc:
-                raise _ApiError(422, exc.code, exc.message) from exc
-        record = await self._call(self.engine.add_stream(url, label, options))
-        answer = self.stream_json(record)
-        if probed is not None:
-            answer["probe"] = probed.as_dict()
-        self.set_header("Location", self.request.path.rstrip("/") + "/" + record.id)
+        check = _flag(self.get_query_argument("probe", None))
+        answer = await self._call(self.service.add_stream(body, check=check))
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + answer["id"])
         self.write_json(answer, 201)
 
 
@@ -191,36 +162,21 @@ class StreamHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self, stream_id: str) -> None:
-        record = await self._call(self.engine.store.get(self.checked_id(stream_id)))
-        self.write_json(self.stream_json(record))
+        self.write_json(await self._call(self.service.get_stream(stream_id)))
 
     @web.authenticated
     @authorized
     async def patch(self, stream_id: str) -> None:
         self.checked_id(stream_id)
         body = self.body_json()
-        unknown = sorted(set(body) - {"url", "label", "options"})
-        if unknown:
-            raise _ApiError(
-                400, "BAD_REQUEST", f"unknown field {unknown[0]!r}; a stream has url, label and options"
-            )
-        record = await self._call(
-            self.engine.update_stream(
-                stream_id, url=body.get("url"), label=body.get("label"), options=body.get("options")
-            )
-        )
-        if "url" in body:
-            self.thumbnails.forget(stream_id)
-        self.write_json(self.stream_json(record))
+        self.write_json(await self._call(self.service.update_stream(stream_id, body)))
 
     put = patch
 
     @web.authenticated
     @authorized
     async def delete(self, stream_id: str) -> None:
-        self.checked_id(stream_id)
-        await self._call(self.engine.remove_stream(stream_id))
-        self.thumbnails.forget(stream_id)
+        await self._call(self.service.remove_stream(stream_id))
         self.set_status(204)
         self.finish()
 
@@ -235,7 +191,7 @@ class ThumbnailHandler(RtspHandler):
         if width_arg is not None:
             width = int(width_arg) if width_arg.strip().isdigit() else width_arg
         refresh = _flag(self.get_query_argument("refresh", None))
-        thumb = await self._call(self.thumbnails.get(stream_id, width=width, refresh=refresh))
+        thumb = await self._call(self.service.thumbnail(stream_id, width=width, refresh=refresh))
         if self.get_query_argument("format", None) == "json":
             self.write_json({"data_url": thumb.data_url(), **thumb.metadata()})
             return
@@ -253,8 +209,7 @@ class ThumbnailRefreshHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def post(self, stream_id: str) -> None:
-        self.checked_id(stream_id)
-        thumb = await self._call(self.thumbnails.get(stream_id, refresh=True))
+        thumb = await self._call(self.service.thumbnail(stream_id, refresh=True))
         self.write_json(thumb.metadata())
 
 
@@ -262,30 +217,35 @@ class CacheStatsHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json(self.thumbnails.stats())
+        self.write_json(self.service.cache_stats())
 
 
 class CacheClearHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.write_json({"cleared": self.thumbnails.clear()})
+        self.write_json(self.service.cache_clear())
 
 
 class StatsHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        records = await self._call(self.engine.store.list())
-        self.write_json([{**self.engine.stream_stats(r.id), "label": r.label} for r in records])
+        self.write_json(await self._call(self.service.stats()))
 
 
 class StreamStatsHandler(RtspHandler):
     @web.authenticated
     @authorized
     async def get(self, stream_id: str) -> None:
-        record = await self._call(self.engine.store.get(self.checked_id(stream_id)))
-        self.write_json({**self.engine.stream_stats(record.id), "label": record.label})
+        self.write_json(await self._call(self.service.stream_stats(stream_id)))
+
+
+class EventsHandler(RtspHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(self.service.events())
 
 
 _ID = r"(?P<stream_id>[^/]+)"
@@ -299,5 +259,6 @@ ROUTES: list[tuple[str, type[Any]]] = [
     (r"rtsp/api/thumbnails/cache/stats", CacheStatsHandler),
     (r"rtsp/api/thumbnails/cache/clear", CacheClearHandler),
     (r"rtsp/api/stats", StatsHandler),
+    (r"rtsp/api/events", EventsHandler),
     (r"rtsp/ws/stream", StreamWebSocketHandler),
 ]

@@ -1,0 +1,151 @@
+"""The stream API as plain async calls: what the REST handlers, the in-process hub and the widget's
+kernel fallback all answer with.
+
+Inputs are the JSON values a client sends; outputs are JSON-able dicts (masked URLs only); failures
+are :class:`~rtsp_notebook.errors.RtspNotebookError` subclasses. Transports (HTTP, a widget comm, a
+Python call) only parse and serialise around it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .engine import Engine, EngineConfig
+from .errors import InvalidInputError, InvalidURLError, RtspNotebookError, StreamNotFoundError
+from .ffmpeg import find_ffmpeg
+from .probe import probe
+from .sources import parse_source
+from .store import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
+from .thumbnails import Thumbnail, ThumbnailService
+
+__all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]
+
+PROBE_TIMEOUT = 5.0
+_ID_RE = re.compile(r"[0-9a-z]{1,32}")
+_FIELDS = ("url", "label", "options")
+
+
+class ProbeFailedError(RtspNotebookError):
+    """``add(probe=True)``: the camera could not be read; ``cause`` is the camera's error."""
+
+    def __init__(self, cause: RtspNotebookError) -> None:
+        super().__init__(cause.message)
+        self.code = cause.code
+        self.cause = cause
+
+
+def checked_id(stream_id: object) -> str:
+    """A stream id of the store's shape; any other shape cannot exist (NOT_FOUND)."""
+    if not isinstance(stream_id, str) or not _ID_RE.fullmatch(stream_id):
+        raise StreamNotFoundError("no stream with this id")
+    return stream_id
+
+
+@dataclass
+class StreamService:
+    engine: Engine
+    thumbnails: ThumbnailService
+
+    @classmethod
+    def open(
+        cls,
+        store_path: str | Path | None = None,
+        *,
+        ffmpeg_path: str | None = None,
+        config: EngineConfig | None = None,
+        thumbnail_ttl: float = 10.0,
+        max_thumbnail_grabs: int = 2,
+    ) -> StreamService:
+        """A service on its own store and engine. Blocking (FFmpeg discovery, the store's schema):
+        call it before serving, or from a thread."""
+        ffmpeg = find_ffmpeg(ffmpeg_path)
+        store = StreamStore(store_path or default_store_path())
+        engine = Engine(AsyncStore(store), ffmpeg, config)
+        return cls(engine, ThumbnailService(engine, ttl=thumbnail_ttl, max_grabs=max_thumbnail_grabs))
+
+    async def close(self) -> None:
+        await self.thumbnails.close()
+        await self.engine.close()
+
+    # -- streams -----------------------------------------------------------------------------------
+    def stream_dict(self, record: StreamRecord) -> dict[str, Any]:
+        return {**self.engine.describe(record), "ws_url": f"rtsp/ws/stream?id={record.id}"}
+
+    async def health(self) -> dict[str, Any]:
+        streams = await self.engine.store.list()
+        ffmpeg = self.engine.ffmpeg
+        return {
+            "status": "healthy", "version": __version__,
+            "ffmpeg": {"path": ffmpeg.path, "version": ffmpeg.version},
+            "streams": len(streams), "relays": len(self.engine.relays),
+        }  # fmt: skip
+
+    async def list_streams(self) -> list[dict[str, Any]]:
+        return [self.stream_dict(r) for r in await self.engine.store.list()]
+
+    async def get_stream(self, stream_id: object) -> dict[str, Any]:
+        return self.stream_dict(await self.engine.store.get(checked_id(stream_id)))
+
+    async def add_stream(self, body: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
+        """Store ``{"url", "label"?, "options"?}``; with ``check``, read the camera first (up to 5 s),
+        raising :class:`ProbeFailedError` when it cannot be read."""
+        url, label, options = body.get("url"), body.get("label"), body.get("options")
+        if url is None:
+            raise InvalidURLError('the body needs a "url", as in {"url": "rtsp://camera/stream1"}')
+        probed = None
+        if check:
+            source = parse_source(url)
+            checked = validate_options(options)
+            try:
+                probed = await probe(
+                    self.engine.ffmpeg.path, source, transport=checked["transport"], timeout=PROBE_TIMEOUT
+                )
+            except RtspNotebookError as exc:
+                raise ProbeFailedError(exc) from exc
+        answer = self.stream_dict(await self.engine.add_stream(url, label, options))
+        if probed is not None:
+            answer["probe"] = probed.as_dict()
+        return answer
+
+    async def update_stream(self, stream_id: object, body: dict[str, Any]) -> dict[str, Any]:
+        sid = checked_id(stream_id)
+        unknown = sorted(set(body) - set(_FIELDS))
+        if unknown:
+            raise InvalidInputError(f"unknown field {unknown[0]!r}; a stream has url, label and options")
+        record = await self.engine.update_stream(
+            sid, url=body.get("url"), label=body.get("label"), options=body.get("options")
+        )
+        if "url" in body:
+            self.thumbnails.forget(sid)
+        return self.stream_dict(record)
+
+    async def remove_stream(self, stream_id: object) -> None:
+        sid = checked_id(stream_id)
+        await self.engine.remove_stream(sid)
+        self.thumbnails.forget(sid)
+
+    # -- pictures ----------------------------------------------------------------------------------
+    async def thumbnail(self, stream_id: object, *, width: Any = None, refresh: bool = False) -> Thumbnail:
+        return await self.thumbnails.get(checked_id(stream_id), width=width, refresh=refresh)
+
+    def cache_stats(self) -> dict[str, Any]:
+        return self.thumbnails.stats()
+
+    def cache_clear(self) -> dict[str, Any]:
+        return {"cleared": self.thumbnails.clear()}
+
+    # -- figures -----------------------------------------------------------------------------------
+    async def stats(self) -> list[dict[str, Any]]:
+        records = await self.engine.store.list()
+        return [{**self.engine.stream_stats(r.id), "label": r.label} for r in records]
+
+    async def stream_stats(self, stream_id: object) -> dict[str, Any]:
+        record = await self.engine.store.get(checked_id(stream_id))
+        return {**self.engine.stream_stats(record.id), "label": record.label}
+
+    def events(self) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.engine.events()]
