@@ -1,74 +1,40 @@
-"""``rn.connect()``: the streams of the Jupyter server this kernel runs under, from notebook cells.
+"""``rn.connect()``: cameras from notebook cells.
 
-The hub calls the server extension's REST API with the server's token (found through
-``JPY_PARENT_PID``, the server that started this kernel, in Jupyter's runtime files). Calls block the
-cell, never the server: they are plain HTTP requests from the kernel process.
+A :class:`Hub` is the stream API reached one of two ways: the server extension of the Jupyter server
+that runs this kernel (its REST API and WebSocket, with the server's token, found through
+``JPY_PARENT_PID``), or an in-process service on its own loop thread (``local=True``, or when no
+server with the extension is reachable: scripts, VS Code, Colab, tests). Both behave the same.
+Calls block the calling cell, never a server.
 """
 
 from __future__ import annotations
 
-import json
+import html
+import io
+import logging
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ConflictError,
-    InvalidInputError,
-    InvalidURLError,
-    LimitError,
-    RtspNotebookError,
-    StoreError,
-    StreamNotFoundError,
-    source_error_for_code,
-)
+from .errors import InvalidInputError, RtspNotebookError, StreamNotFoundError
+from .framereader import FrameReader
+from .transports import LocalTransport, RestTransport, ServerUnavailableError, Transport
 
 if TYPE_CHECKING:
     import pandas as pd
+    from PIL.Image import Image
 
     from .widget import Grid
 
 __all__ = ["Hub", "ServerUnavailableError", "Stream", "connect"]
 
-REQUEST_TIMEOUT_S = 30.0
-_ERRORS: dict[str, type[RtspNotebookError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidURLError,
-        InvalidInputError,
-        StreamNotFoundError,
-        ConflictError,
-        LimitError,
-        StoreError,
-    )
-}
-
-
-class ServerUnavailableError(RtspNotebookError):
-    """No Jupyter server with the rtsp-notebook extension could be reached."""
-
-    code = "SERVER_UNAVAILABLE"
-
-
-def _error(status: int, body: bytes) -> RtspNotebookError:
-    try:
-        error = json.loads(body)["error"]
-        code, message = str(error["code"]), str(error["message"])
-    except (ValueError, KeyError, TypeError):
-        return RtspNotebookError(f"the server answered HTTP {status}")
-    if status == 404 and code == "NOT_FOUND":
-        return StreamNotFoundError(message)
-    cls = _ERRORS.get(code) or source_error_for_code(code)
-    return cls(message)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Stream:
-    """A stream as the server lists it. ``url`` is masked: it never holds the password."""
+    """A stream as the API lists it. ``url`` is masked: it never holds the password."""
 
     id: str
     label: str
@@ -95,53 +61,83 @@ class Stream:
             raise RtspNotebookError("this Stream is not attached to a hub")
         return self.hub
 
-    def update(self, *, label: str | None = None, url: str | None = None) -> Stream:
-        """Change the label and/or the URL (running relays restart on a new URL); the new Stream."""
+    def refresh(self) -> Stream:
+        """The stream as the API shows it now."""
+        return self._hub().stream(self.id)
+
+    def update(self, *, label: str | None = None, url: str | None = None, **options: Any) -> Stream:
+        """Change the label, the URL (running relays restart) and/or options; returns the new Stream."""
         body: dict[str, Any] = {}
         if label is not None:
             body["label"] = label
         if url is not None:
             body["url"] = url
-        return self._hub()._stream("PATCH", f"streams/{self.id}", body)
+        if options:
+            body["options"] = {**self.options, **options}
+        hub = self._hub()
+        return Stream.from_api(hub.transport.call("update_stream", self.id, body), hub)
 
     def remove(self) -> None:
         """Delete the stream: its relays stop and its viewers see ``ended``."""
-        self._hub()._call("DELETE", f"streams/{self.id}")
+        self._hub().transport.call("remove_stream", self.id)
+
+    def snapshot(self, *, width: int | None = None, refresh: bool = False) -> Image:
+        """The latest picture as a ``PIL.Image`` (RGB): from the running relay's newest I-frame when
+        there is one, else from a one-shot grab; ``refresh`` skips the thumbnail cache."""
+        from PIL import Image as PILImage
+
+        jpeg = self._hub().transport.jpeg(self.id, width=width, refresh=refresh)
+        image = PILImage.open(io.BytesIO(jpeg))
+        image.load()
+        return image.convert("RGB")
+
+    def frames(
+        self,
+        fps: float | None = 2,
+        width: int | None = None,
+        count: int | None = None,
+        *,
+        timeout: float = 15.0,
+    ) -> FrameReader:
+        """Pictures as numpy ``uint8`` arrays of shape (H, W, 3): ``fps`` per second (None: every
+        picture), scaled to ``width`` (None: the source size), ``count`` of them (None: no end).
+        An iterator and a context manager; closing it stops its decoder and subscription.
+
+        Widths up to 640 read the grid profile (at most 15 pictures a second); larger or None, the
+        full profile (source size, at most 30)."""
+        hub = self._hub()
+        profile = "grid" if width is not None and width <= 640 else "full"
+        transport = hub.transport
+        return FrameReader(
+            transport.thread, transport.chunks(self.id, profile), transport.ffmpeg_path,
+            fps=fps, width=width, count=count, timeout=timeout,
+        )  # fmt: skip
+
+    def stats(self) -> dict[str, Any]:
+        """The relay figures of this stream (summed over its profiles, each profile's own in ``relays``)."""
+        return dict(self._hub().transport.call("stream_stats", self.id))
 
     def __repr__(self) -> str:
         return f"<Stream {self.id} {self.label!r} {self.url} {self.state}>"
 
+    def _repr_html_(self) -> str:
+        error = f"<br><small>{html.escape(self.last_error)}</small>" if self.last_error else ""
+        return (
+            f"<b>{html.escape(self.label)}</b> <code>{html.escape(self.url)}</code> "
+            f"<span>{html.escape(self.state)}</span>, {self.viewers} viewers "
+            f"<small>({self.id})</small>{error}"
+        )
+
 
 class Hub:
-    """The streams of one Jupyter server with the rtsp-notebook extension."""
+    """The streams of one stream API (a server extension, or this process)."""
 
-    def __init__(self, base_url: str, token: str = "") -> None:
-        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self._token = token
-        self.api_url = self.base_url + "rtsp/api/"
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
 
-    # -- HTTP --------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.api_url + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if self._token:
-            request.add_header("Authorization", f"token {self._token}")
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise _error(exc.code, exc.read()) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ServerUnavailableError(
-                f"cannot reach the Jupyter server at {self.base_url}: {exc}"
-            ) from exc
-        return json.loads(raw) if raw else None
-
-    def _stream(self, method: str, path: str, body: Any = None) -> Stream:
-        return Stream.from_api(self._call(method, path, body), self)
+    @property
+    def local(self) -> bool:
+        return isinstance(self.transport, LocalTransport)
 
     # -- streams -----------------------------------------------------------------------------------
     def add(
@@ -152,21 +148,25 @@ class Hub:
         options: dict[str, Any] | None = None,
         probe: bool = False,
     ) -> Stream:
-        """Store a stream (``probe=True`` connects to the camera first, up to 5 s)."""
+        """Store a stream; ``probe=True`` reads the camera first (up to 5 s) and refuses it when it
+        cannot be read (the camera's error)."""
         body: dict[str, Any] = {"url": url}
         if label is not None:
             body["label"] = label
         if options is not None:
             body["options"] = options
-        return self._stream("POST", "streams" + ("?probe=true" if probe else ""), body)
+        return Stream.from_api(self.transport.call("add_stream", body, check=probe), self)
 
     def list(self) -> list[Stream]:
-        return [Stream.from_api(item, self) for item in self._call("GET", "streams")]
+        return [Stream.from_api(item, self) for item in self.transport.call("list_streams")]
 
     def __iter__(self) -> Iterator[Stream]:
         return iter(self.list())
 
-    def __getitem__(self, key: str) -> Stream:
+    def __len__(self) -> int:
+        return len(self.list())
+
+    def stream(self, key: str) -> Stream:
         """A stream by id, or by label when no id matches."""
         streams = self.list()
         for stream in streams:
@@ -179,23 +179,29 @@ class Hub:
             raise InvalidInputError(f"{len(matches)} streams are labelled {key!r}: use an id")
         raise StreamNotFoundError(f"no stream with the id or label {key!r}")
 
+    __getitem__ = stream
+
+    # -- tables ------------------------------------------------------------------------------------
     def streams(self) -> pd.DataFrame:
-        """One row per stream (masked URLs), with explicit dtypes."""
-        import pandas as pd
+        """One row per stream (masked URLs): id, label, url, state, viewers, last_error, transport,
+        keep_alive, created_at, updated_at."""
+        from .tables import streams_frame
 
-        rows = [
-            {"id": s.id, "label": s.label, "url": s.url, "state": s.state, "viewers": s.viewers,
-             "last_error": s.last_error, "created_at": s.created_at, "updated_at": s.updated_at}
-            for s in self.list()
-        ]  # fmt: skip
-        frame = pd.DataFrame(rows, columns=["id", "label", "url", "state", "viewers", "last_error",
-                                            "created_at", "updated_at"])  # fmt: skip
-        return frame.astype({"id": "string", "label": "string", "url": "string", "viewers": "int64",
-                             "last_error": "string"}).assign(
-            created_at=lambda f: pd.to_datetime(f["created_at"], utc=True),
-            updated_at=lambda f: pd.to_datetime(f["updated_at"], utc=True),
-        )  # fmt: skip
+        return streams_frame(self.transport.call("list_streams"))
 
+    def stats(self) -> pd.DataFrame:
+        """One row per stream: state, viewers, uptime, restarts, fps, kb/s, bytes, drops, frame age."""
+        from .tables import stats_frame
+
+        return stats_frame(self.transport.call("stats"))
+
+    def events(self) -> pd.DataFrame:
+        """The relays' event log (oldest first): state changes, errors, video starts, removals."""
+        from .tables import events_frame
+
+        return events_frame(self.transport.call("events"))
+
+    # -- widget ------------------------------------------------------------------------------------
     def grid(self, streams: Any = (), *, columns: int | None = None, renderer: str = "auto") -> Grid:
         """The grid widget (display it, or leave it last in a cell)."""
         from .widget import Grid
@@ -203,38 +209,62 @@ class Hub:
         return Grid(streams, columns=columns, renderer=renderer)
 
     def __repr__(self) -> str:
-        return f"<rtsp_notebook.Hub {self.base_url}>"
+        return f"<rtsp_notebook.Hub {self.transport.where}>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(s.label)}</td><td><code>{html.escape(s.url)}</code></td>"
+            f"<td>{html.escape(s.state)}</td><td>{s.viewers}</td></tr>"
+            for s in self.list()
+        )
+        head = "<tr><th>label</th><th>url</th><th>state</th><th>viewers</th></tr>"
+        return f"<p>rtsp-notebook hub: {html.escape(self.transport.where)}</p><table>{head}{rows}</table>"
 
 
 def _this_server() -> dict[str, Any] | None:
     """The running Jupyter server that started this kernel (JPY_PARENT_PID), if any."""
+    parent = os.environ.get("JPY_PARENT_PID")
+    if not parent:
+        return None
     from jupyter_server.serverapp import list_running_servers
 
-    parent = os.environ.get("JPY_PARENT_PID")
-    servers = list(list_running_servers())
-    for info in servers:
-        if parent and str(info.get("pid")) == parent:
+    for info in list_running_servers():
+        if str(info.get("pid")) == parent:
             return dict(info)
     return None
 
 
-def connect(url: str | None = None, token: str | None = None) -> Hub:
-    """The hub of the Jupyter server this kernel runs under, or of the server at ``url``."""
+def connect(
+    url: str | None = None, token: str | None = None, *, local: bool = False, store: str | None = None
+) -> Hub:
+    """The stream API for this notebook.
+
+    - ``connect()``: the Jupyter server running this kernel when it has the extension, else an
+      in-process service (logged);
+    - ``connect(url=..., token=...)``: that server (an error when it cannot be reached);
+    - ``connect(local=True, store=None)``: an in-process service on ``store`` (default: the Jupyter
+      data dir's, or ``RTSP_NOTEBOOK_DB``).
+    """
+    if local:
+        return Hub(LocalTransport(store))
+    explicit = url is not None
     if url is None:
         info = _this_server()
         if info is None:
-            raise ServerUnavailableError(
-                "this kernel was not started by a running Jupyter server (no JPY_PARENT_PID match); "
-                "pass connect(url=..., token=...)"
-            )
-        url, token = str(info["url"]), str(info.get("token") or "")
-        url = url.replace("://0.0.0.0:", "://127.0.0.1:")
-    hub = Hub(url, token or "")
+            log.info("rtsp-notebook: no Jupyter server started this kernel; using an in-process service")
+            return Hub(LocalTransport(store))
+        url, token = str(info["url"]).replace("://0.0.0.0:", "://127.0.0.1:"), str(info.get("token") or "")
+    transport = RestTransport(url, token or "")
     try:
-        hub._call("GET", "health")
+        transport.call("health")
     except RtspNotebookError as exc:
-        raise ServerUnavailableError(
-            f"the Jupyter server at {hub.base_url} does not answer rtsp/api/health ({exc.message}): "
-            "is rtsp-notebook installed in the server's environment?"
-        ) from exc
-    return hub
+        if explicit:
+            raise ServerUnavailableError(
+                f"the Jupyter server at {transport.base_url} does not answer rtsp/api/health "
+                f"({exc.message}): is rtsp-notebook installed in the server's environment?"
+            ) from exc
+        log.info(
+            "rtsp-notebook: the server extension is not reachable (%s); using an in-process service", exc
+        )
+        return Hub(LocalTransport(store))
+    return Hub(transport)

@@ -138,6 +138,19 @@ class FFmpegProcess:
         except asyncio.TimeoutError:
             raise SourceTimeoutError(f"no video from the camera for {timeout:g} s") from None
 
+    async def write(self, data: bytes) -> None:
+        """Write to stdin (spawned with ``stdin=True``), waiting while the pipe is full; raises
+        ConnectionError once the process has gone."""
+        pipe = self._proc.stdin
+        assert pipe is not None, "spawned without stdin=True"
+        pipe.write(data)
+        await pipe.drain()
+
+    def close_stdin(self) -> None:
+        pipe = self._proc.stdin
+        if pipe is not None and not pipe.is_closing():
+            pipe.close()
+
     async def communicate(self, data: bytes) -> bytes:
         """Write ``data`` to stdin and close it while reading stdout to its end; returns stdout."""
         pipe = self._proc.stdin

@@ -1,0 +1,220 @@
+"""How a :class:`~rtsp_notebook.hub.Hub` reaches the stream API: the server extension's REST API and
+WebSocket (``RestTransport``), or a :class:`~rtsp_notebook.service.StreamService` in this process
+(``LocalTransport``). Both answer the same operations with the same JSON values and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property
+from typing import Any, Protocol
+
+from .errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidURLError,
+    LimitError,
+    RtspNotebookError,
+    StoreError,
+    StreamNotFoundError,
+    source_error_for_code,
+)
+from .events import EventKind
+from .runtime import LoopThread, local_service, loop_thread
+from .service import StreamService, checked_id
+from .subscription import SubscriptionClosed
+
+__all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
+
+REQUEST_TIMEOUT_S = 30.0
+_ERRORS: dict[str, type[RtspNotebookError]] = {
+    cls.code: cls for cls in (InvalidURLError, InvalidInputError, ConflictError, LimitError, StoreError)
+}
+
+
+class ServerUnavailableError(RtspNotebookError):
+    """No Jupyter server with the rtsp-notebook extension could be reached."""
+
+    code = "SERVER_UNAVAILABLE"
+
+
+class Transport(Protocol):
+    where: str
+
+    @property
+    def thread(self) -> LoopThread: ...
+
+    @property
+    def ffmpeg_path(self) -> str: ...
+
+    def call(self, op: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes: ...
+
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]: ...
+
+
+def _error(status: int, body: bytes) -> RtspNotebookError:
+    try:
+        error = json.loads(body)["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return RtspNotebookError(f"the server answered HTTP {status}")
+    if status == 404 and code == "NOT_FOUND":
+        return StreamNotFoundError(message)
+    cls = _ERRORS.get(code) or source_error_for_code(code)
+    return cls(message)
+
+
+class RestTransport:
+    """The server extension under ``base_url``, with the server's token."""
+
+    def __init__(self, base_url: str, token: str = "") -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.where = self.base_url
+        self._token = token
+
+    @property
+    def thread(self) -> LoopThread:
+        return loop_thread()
+
+    @cached_property
+    def ffmpeg_path(self) -> str:
+        from .ffmpeg import find_ffmpeg
+
+        return find_ffmpeg().path  # this process decodes frames with its own FFmpeg
+
+    def _request(self, method: str, path: str, body: Any = None) -> bytes:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + "rtsp/api/" + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self._token:
+            request.add_header("Authorization", f"token {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+                return response.read()  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as exc:
+            raise _error(exc.code, exc.read()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServerUnavailableError(
+                f"cannot reach the Jupyter server at {self.base_url}: {exc}"
+            ) from exc
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        raw = self._request(method, path, body)
+        return json.loads(raw) if raw else None
+
+    def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        ids = [urllib.parse.quote(checked_id(a), safe="") for a in args[:1]] if op != "add_stream" else []
+        sid = ids[0] if ids else ""
+        if op == "health":
+            return self._json("GET", "health")
+        if op == "list_streams":
+            return self._json("GET", "streams")
+        if op == "get_stream":
+            return self._json("GET", f"streams/{sid}")
+        if op == "add_stream":
+            query = "?probe=true" if kwargs.get("check") else ""
+            return self._json("POST", "streams" + query, args[0])
+        if op == "update_stream":
+            return self._json("PATCH", f"streams/{sid}", args[1])
+        if op == "remove_stream":
+            return self._json("DELETE", f"streams/{sid}")
+        if op == "stats":
+            return self._json("GET", "stats")
+        if op == "stream_stats":
+            return self._json("GET", f"streams/{sid}/stats")
+        if op == "events":
+            return self._json("GET", "events")
+        raise ValueError(f"unknown operation {op!r}")
+
+    def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("width", width), ("refresh", "true" if refresh else None)) if v is not None}
+        )
+        sid = urllib.parse.quote(checked_id(stream_id), safe="")
+        return self._request("GET", f"streams/{sid}/thumbnail" + (f"?{query}" if query else ""))
+
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]:
+        url = (
+            self.base_url.replace("http", "ws", 1)
+            + "rtsp/ws/stream?"
+            + urllib.parse.urlencode({"id": checked_id(stream_id), "profile": profile})
+        )
+        token = self._token
+
+        async def read() -> AsyncIterator[bytes]:
+            # tornado is a dependency of the package (the server extension's); imported here only
+            from tornado.httpclient import HTTPRequest
+            from tornado.websocket import websocket_connect
+
+            headers = {"Authorization": f"token {token}"} if token else {}
+            conn = await websocket_connect(HTTPRequest(url, headers=headers))
+            try:
+                while True:
+                    message = await conn.read_message()
+                    if message is None:
+                        return
+                    if isinstance(message, bytes):
+                        yield message
+                        continue
+                    data = json.loads(message)
+                    if data.get("type") == "status" and data.get("phase") == "ended":
+                        return
+                    if data.get("type") == "error" and data.get("fatal"):
+                        raise source_error_for_code(str(data.get("code")))(str(data.get("message")))
+            finally:
+                conn.close()
+
+        return read
+
+
+class LocalTransport:
+    """A stream service in this process (its own store), on the process's loop thread."""
+
+    def __init__(self, store_path: str | None = None, ffmpeg_path: str | None = None) -> None:
+        self.service: StreamService = local_service(store_path, ffmpeg_path)
+        self.where = f"in-process, store {self.service.engine.store.store.path}"
+
+    @property
+    def thread(self) -> LoopThread:
+        return loop_thread()
+
+    @property
+    def ffmpeg_path(self) -> str:
+        return self.service.engine.ffmpeg.path
+
+    def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.service, op)
+        if op in ("cache_stats", "cache_clear", "events"):
+            return self.thread.call(lambda: method(*args, **kwargs))
+        return self.thread.run(method(*args, **kwargs))
+
+    def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
+        thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
+        return thumb.jpeg
+
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]:
+        engine = self.service.engine
+
+        async def read() -> AsyncIterator[bytes]:
+            sub = await engine.subscribe(checked_id(stream_id), profile)
+            try:
+                while True:
+                    try:
+                        item = await sub.get()
+                    except SubscriptionClosed:
+                        return
+                    if isinstance(item, bytes):
+                        yield item
+                    elif item.kind is EventKind.ENDED:
+                        return
+            finally:
+                sub.close()
+
+        return read
