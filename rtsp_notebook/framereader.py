@@ -162,6 +162,8 @@ class FrameReader:
             self.close()
             raise item
         self.delivered += 1
+        if self.count is not None and self.delivered >= self.count:
+            self.close()  # the last one: the decoder stops now, not at the next call
         return item  # type: ignore[no-any-return]
 
     def close(self) -> None:

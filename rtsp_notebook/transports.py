@@ -25,7 +25,7 @@ from .errors import (
 )
 from .events import EventKind
 from .runtime import LoopThread, local_service, loop_thread
-from .service import StreamService, checked_id
+from .service import ProbeFailedError, StreamService, checked_id
 from .subscription import SubscriptionClosed
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
@@ -193,7 +193,10 @@ class LocalTransport:
         method = getattr(self.service, op)
         if op in ("cache_stats", "cache_clear", "events"):
             return self.thread.call(lambda: method(*args, **kwargs))
-        return self.thread.run(method(*args, **kwargs))
+        try:
+            return self.thread.run(method(*args, **kwargs))
+        except ProbeFailedError as exc:
+            raise exc.cause from None  # the camera's own error, as over REST
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
