@@ -1,7 +1,8 @@
 """REST handlers under ``{base_url}rtsp/api/``: parse, call the core, serialise, map errors.
 
 Every handler is ``@web.authenticated`` + ``@authorized`` (resource ``rtsp``); mutations go through
-Jupyter's XSRF check. Domain errors become HTTP answers in one place, :func:`status_for`.
+Jupyter's XSRF check. Domain errors become HTTP answers in one place,
+:func:`rtsp_notebook.errors.status_for` (which the widget's comm answers with too).
 """
 
 from __future__ import annotations
@@ -16,36 +17,14 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from rtsp_notebook.engine import Engine
-from rtsp_notebook.errors import (
-    ConflictError,
-    InvalidInputError,
-    InvalidURLError,
-    LimitError,
-    RtspNotebookError,
-    SourceError,
-    StreamNotFoundError,
-)
-from rtsp_notebook.service import ProbeFailedError, StreamService
+from rtsp_notebook.errors import RtspNotebookError, status_for
+from rtsp_notebook.routes import MAX_BODY
+from rtsp_notebook.service import StreamService
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from .websocket import StreamWebSocketHandler
 
-MAX_BODY = 64 * 1024
 _ID_RE = re.compile(r"[0-9a-z]{1,32}")
-_STATUS: list[tuple[type[RtspNotebookError], int]] = [
-    (ProbeFailedError, 422),
-    (InvalidURLError, 400),
-    (InvalidInputError, 400),
-    (StreamNotFoundError, 404),
-    (ConflictError, 409),
-    (LimitError, 429),
-    (SourceError, 503),
-]
-
-
-def status_for(error: RtspNotebookError) -> int:
-    """The HTTP status of a domain error (500 for the unexpected ones)."""
-    return next((status for cls, status in _STATUS if isinstance(error, cls)), 500)
 
 
 class _ApiError(web.HTTPError):

@@ -14,6 +14,7 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
     ├── LimitError                    LIMIT            (too many relays or viewers)
     ├── StoreError                    STORE            (the database cannot be used)
     ├── FFmpegNotFoundError           FFMPEG_MISSING
+    ├── ProbeFailedError              the camera's code (add with probe=True could not read it)
     └── SourceError                   (the camera or FFmpeg failed)
         ├── AuthError                 AUTH
         ├── CameraNotFoundError       NOT_FOUND        (the camera answered 404)
@@ -21,6 +22,9 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
         ├── SourceTimeoutError        TIMEOUT          (no data before a deadline: start or stall)
         ├── UnsupportedError          UNSUPPORTED
         └── FFmpegExitError           FFMPEG_EXIT
+
+Every transport (the REST API, the widget's comm) answers an error with the HTTP status of
+:func:`status_for`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidURLError",
     "LimitError",
+    "ProbeFailedError",
     "RtspNotebookError",
     "SourceError",
     "SourceTimeoutError",
@@ -42,6 +47,7 @@ __all__ = [
     "UnreachableError",
     "UnsupportedError",
     "source_error_for_code",
+    "status_for",
 ]
 
 
@@ -140,3 +146,28 @@ _SOURCE_ERRORS: dict[str, type[SourceError]] = {
 def source_error_for_code(code: str) -> type[SourceError]:
     """The ``SourceError`` subclass for a camera error code (FFMPEG_EXIT when unknown)."""
     return _SOURCE_ERRORS.get(code, FFmpegExitError)
+
+
+class ProbeFailedError(RtspNotebookError):
+    """``add(probe=True)``: the camera could not be read; ``cause`` is the camera's error."""
+
+    def __init__(self, cause: RtspNotebookError) -> None:
+        super().__init__(cause.message)
+        self.code = cause.code
+        self.cause = cause
+
+
+_STATUS: list[tuple[type[RtspNotebookError], int]] = [
+    (ProbeFailedError, 422),
+    (InvalidURLError, 400),
+    (InvalidInputError, 400),
+    (StreamNotFoundError, 404),
+    (ConflictError, 409),
+    (LimitError, 429),
+    (SourceError, 503),
+]
+
+
+def status_for(error: RtspNotebookError) -> int:
+    """The HTTP status of a domain error (500 for the unexpected ones)."""
+    return next((status for cls, status in _STATUS if isinstance(error, cls)), 500)

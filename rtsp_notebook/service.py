@@ -15,7 +15,13 @@ from typing import Any
 
 from ._version import __version__
 from .engine import Engine, EngineConfig
-from .errors import InvalidInputError, InvalidURLError, RtspNotebookError, StreamNotFoundError
+from .errors import (
+    InvalidInputError,
+    InvalidURLError,
+    ProbeFailedError,
+    RtspNotebookError,
+    StreamNotFoundError,
+)
 from .ffmpeg import find_ffmpeg
 from .probe import probe
 from .sources import parse_source
@@ -27,15 +33,6 @@ __all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]
 PROBE_TIMEOUT = 5.0
 _ID_RE = re.compile(r"[0-9a-z]{1,32}")
 _FIELDS = ("url", "label", "options")
-
-
-class ProbeFailedError(RtspNotebookError):
-    """``add(probe=True)``: the camera could not be read; ``cause`` is the camera's error."""
-
-    def __init__(self, cause: RtspNotebookError) -> None:
-        super().__init__(cause.message)
-        self.code = cause.code
-        self.cause = cause
 
 
 def checked_id(stream_id: object) -> str:
