@@ -206,7 +206,7 @@ class Hub:
         """The grid widget (display it, or leave it last in a cell)."""
         from .widget import Grid
 
-        return Grid(streams, columns=columns, renderer=renderer)
+        return Grid(streams, columns=columns, renderer=renderer, hub=self)
 
     def __repr__(self) -> str:
         return f"<rtsp_notebook.Hub {self.transport.where}>"

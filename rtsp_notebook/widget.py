@@ -2,20 +2,27 @@
 
 The browser side (``js/``, bundled into ``static/``) finds the Jupyter server from the page and talks
 to the server extension directly: REST for the stream list and the controls, one WebSocket per tile
-for the video. The widget's synced state holds only layout choices and stream ids, never a URL, so it
-can never hold a password.
+for the video. When the page cannot reach the extension (VS Code, Colab, standalone Voilà), the same
+calls and streams go over the widget's comm to this kernel (:mod:`rtsp_notebook.comm`). The widget's
+synced state holds only layout choices and stream ids, never a URL, so it can never hold a password.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
 from ._static import widget_css, widget_js
+from .comm import KernelBridge
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .service import StreamService
+    from .transports import LocalTransport
 
 __all__ = ["MAX_COLUMNS", "Grid"]
 
@@ -31,7 +38,9 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     stream objects) to show, in order; empty shows every stream. ``renderer``: ``"auto"`` (WebGL for
     up to 4 tiles when a GPU is there, Canvas2D otherwise), ``"canvas2d"`` or ``"webgl"``.
     ``connection`` is set by the page: ``"extension"`` when it reached the server extension,
-    ``"unreachable"`` when not.
+    ``"kernel"`` when it talks to this kernel over the widget's comm instead, ``"unreachable"`` when
+    neither answers. ``hub``: whose streams the kernel serves then (a local hub's service; otherwise
+    the in-process service on the default store).
     """
 
     _esm = widget_js()
@@ -50,6 +59,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         columns: int | None = None,
         renderer: str = "auto",
         show_form: bool = True,
+        hub: Hub | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -59,6 +69,21 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             show_form=show_form,
             **kwargs,
         )
+        self._bridge = KernelBridge(self._to_page, _service_of(hub))
+        self.on_msg(self._from_page)
+
+    def _to_page(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        self.send(content, buffers)
+
+    def _from_page(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        self._bridge.handle(content, buffers)
+
+    def close(self) -> None:
+        """Close the widget: its streams over the comm stop, and its views go."""
+        bridge = getattr(self, "_bridge", None)  # a Grid whose __init__ failed has none
+        if bridge is not None:
+            bridge.close()
+        super().close()
 
     @traitlets.validate("columns")
     def _check_columns(self, proposal: dict[str, Any]) -> int | None:
@@ -86,6 +111,15 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         shown = ", ".join(self.streams) if self.streams else "all streams"
         columns = self.columns if self.columns is not None else "auto"
         return f"<rtsp_notebook.Grid {shown}; columns={columns}>"
+
+
+def _service_of(hub: Hub | None) -> Callable[[], StreamService] | None:
+    """What the kernel fallback serves: a local hub's service; None (the default in-process service)
+    for no hub or a REST hub, whose server extension the page reaches by itself."""
+    if hub is not None and hub.local:
+        transport: LocalTransport = hub.transport  # type: ignore[assignment]
+        return lambda: transport.service
+    return None
 
 
 def _stream_id(stream: Any) -> str:
