@@ -17,6 +17,7 @@ from rtsp_notebook.service import StreamService
 from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
 from rtsp_notebook.thumbnails import ThumbnailService
 
+from . import metrics
 from .handlers import ROUTES
 
 SETTINGS_KEY = "rtsp_notebook"
@@ -79,6 +80,7 @@ class RtspNotebookApp(ExtensionApp):
         # Jupyter skips its cleanup when SIGINT arrives without a terminal (KeyboardInterrupt ends
         # the loop): FFmpeg processes still running when the interpreter exits are killed here.
         atexit.register(self._kill_at_exit)
+        self._metrics = metrics.register(self.engine)
         self.log.info("rtsp-notebook: FFmpeg %s at %s; store %s", ffmpeg.version, ffmpeg.path, store.path)
 
     def _kill_at_exit(self) -> None:
@@ -95,6 +97,7 @@ class RtspNotebookApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop every grab, relay and FFmpeg (the server calls this on shutdown)."""
         relays = len(self.engine.relays)
+        metrics.unregister(self._metrics)
         await self.thumbnails.close()
         await self.engine.close()
         self.log.info("rtsp-notebook: stopped %d relays and their FFmpeg processes", relays)

@@ -190,7 +190,7 @@ ROUTES = [
     ("PATCH", ("streams", SID)), ("PUT", ("streams", SID)), ("DELETE", ("streams", SID)),
     ("GET", ("streams", SID, "thumbnail")), ("POST", ("streams", SID, "thumbnail", "refresh")),
     ("GET", ("thumbnails", "cache", "stats")), ("POST", ("thumbnails", "cache", "clear")),
-    ("GET", ("stats",)), ("GET", ("streams", SID, "stats")),
+    ("GET", ("stats",)), ("GET", ("streams", SID, "stats")), ("GET", ("events",)),
 ]  # fmt: skip
 
 
@@ -413,3 +413,27 @@ async def test_reconnect_retries_at_once_during_a_backoff(jp_fetch, open_viewer,
     await viewer.send("reconnect")  # the next attempt starts now, not after the backoff
     await viewer.read_until(lambda v: any(m["type"] == "video_start" for m in v.messages), timeout=2.5)
     assert any(m.get("code") == "UNREACHABLE" for m in viewer.messages)
+
+
+async def test_prometheus_metrics_per_relay(jp_fetch, open_viewer, camera):
+    sid = (await add(jp_fetch, camera.url))["id"]
+    viewer = await open_viewer(sid)
+    await viewer.read_until(lambda v: len(v.binary) >= 20 * PACKET_SIZE)
+    response = await jp_fetch("metrics", method="GET")
+    text = response.body.decode()
+    key = f'profile="grid",stream_id="{sid}"'
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("rtsp_notebook_")
+    }
+    assert values["rtsp_notebook_relays"] == 1
+    assert values[f"rtsp_notebook_viewers{{{key}}}"] == 1
+    assert values[f"rtsp_notebook_bytes_out_total{{{key}}}"] > 0
+    assert values[f"rtsp_notebook_restarts_total{{{key}}}"] == 0
+    # prometheus_client writes labels sorted by name
+    assert values[f'rtsp_notebook_state{{profile="grid",state="playing",stream_id="{sid}"}}'] == 1
+    assert values[f'rtsp_notebook_state{{profile="grid",state="reconnecting",stream_id="{sid}"}}'] == 0
+    assert 0 <= values[f"rtsp_notebook_last_frame_age_seconds{{{key}}}"] < 5
+    for name in ("fps", "kbps", "bytes_in_total", "dropped_bytes_total", "drops_total"):
+        assert f"rtsp_notebook_{name}{{{key}}}" in values, name
