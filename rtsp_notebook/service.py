@@ -113,6 +113,8 @@ class StreamService:
         unknown = sorted(set(body) - set(_FIELDS))
         if unknown:
             raise InvalidInputError(f"unknown field {unknown[0]!r}; a stream has url, label and options")
+        if "url" in body and body["url"] is None:
+            parse_source(None)  # an explicit null is a bad URL (the pinned message), not "unchanged"
         record = await self.engine.update_stream(
             sid, url=body.get("url"), label=body.get("label"), options=body.get("options")
         )
