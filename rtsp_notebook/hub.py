@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, RtspNotebookError, StreamNotFoundError
@@ -222,16 +224,19 @@ class Hub:
 
 
 def _this_server() -> dict[str, Any] | None:
-    """The running Jupyter server that started this kernel (JPY_PARENT_PID), if any."""
+    """The running Jupyter server that started this kernel: its ``jpserver-<JPY_PARENT_PID>.json``
+    runtime file (read directly: importing jupyter_server to list servers takes seconds)."""
     parent = os.environ.get("JPY_PARENT_PID")
-    if not parent:
+    if not parent or not parent.isdigit():
         return None
-    from jupyter_server.serverapp import list_running_servers
+    from jupyter_core.paths import jupyter_runtime_dir
 
-    for info in list_running_servers():
-        if str(info.get("pid")) == parent:
-            return dict(info)
-    return None
+    path = Path(jupyter_runtime_dir()) / f"jpserver-{parent}.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and str(info.get("pid")) == parent and "url" in info else None
 
 
 def connect(
