@@ -9,11 +9,13 @@ page → kernel
     ``{type: "request", id, method, path, body}``   a REST call (``path`` under ``rtsp/api/``)
     ``{type: "open", sid, stream_id, profile}``     a stream socket (DESIGN §4)
     ``{type: "action", sid, text}``                 the socket's text frame, ``{"action": ...}``
-    ``{type: "ack", sid, bytes}``                   video bytes the page has handed to its decoder
+    ``{type: "ack", sid, bytes}``                   video bytes the page has handed to its decoder (it
+                                                    gathers them: a quarter of the window, or 200 ms)
     ``{type: "close", sid}``                        the page closed the socket
 kernel → page
     ``{type: "response", id, status, body}``        the REST API's status and JSON (or ``{"error"}``)
-    ``{type: "open", sid}``                         the stream exists: the socket is open
+    ``{type: "open", sid, window}``                 the stream exists: the socket is open; ``window``:
+                                                    the flow-control window in bytes
     ``{type: "data", sid}`` + one buffer            whole MPEG-TS packets
     ``{type: "message", sid, text}``                the socket's JSON text frames (status, video_start, error)
     ``{type: "closed", sid, code, reason}``         the kernel closed the socket; refused before ``open``:
@@ -26,10 +28,12 @@ relay's ``stuck_timeout`` (``closed`` with code 1008, "too slow"; the tile recon
 
 Threads: ipykernel hands comm messages to :meth:`KernelBridge.handle` on the kernel's main thread, one
 at a time and only between cell executions (a long-running cell holds the page's requests and acks
-until it ends). Everything else runs on the process's loop thread (:mod:`rtsp_notebook.runtime`), and
-the messages to the page are sent from there: ipykernel (6 and later; checked on 7.4) queues every IOPub
-message to its IOPub thread through a per-thread event pipe, and ``Comm.publish_msg`` falls back to the
-shell's parent header outside the main thread, so ``widget.send`` is safe from another thread.
+until it ends); each costs a shell round (busy/idle status, an output flush that waits for the IOPub
+thread), which is why the page gathers its acks instead of sending one per video message. Everything
+else runs on the process's loop thread (:mod:`rtsp_notebook.runtime`), and the messages to the page
+are sent from there: ipykernel (6 and later; checked on 7.4) queues every IOPub message to its IOPub
+thread through a per-thread event pipe, and ``Comm.publish_msg`` falls back to the shell's parent
+header outside the main thread, so ``widget.send`` is safe from another thread.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ class CommSocket:
             return None
         if self.closed:  # the page closed it meanwhile
             return None
-        self.bridge.emit({"type": "open", "sid": self.sid})
+        self.bridge.emit({"type": "open", "sid": self.sid, "window": self.window})
         return ViewerConnection(engine, sid, prof.value, self)
 
     def _refuse(self, code: int, reason: str) -> None:

@@ -1,12 +1,15 @@
 // The grid: an add-stream form, a responsive grid of tiles, and the stream list kept in step with
 // the server (streams added from Python or another page show up; removed ones go).
+//
+// Its backend is the server extension when the page reaches it, else the kernel over the widget's
+// comm (kernel.js); only when neither answers does the grid say it cannot play.
 
 import { h } from './dom.js';
 import { errorText } from './dialogs.js';
 import { findApi } from './server.js';
 import { Tile } from './tile.js';
 
-/** @typedef {import('./server.js').Api} Api */
+/** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
 
 /**
@@ -19,6 +22,7 @@ import { Tile } from './tile.js';
  */
 
 const WEBGL_TILES = 4; // browsers cap WebGL contexts near 16; beyond a few tiles Canvas2D is cheaper
+const KERNEL_WAIT_MS = 5000; // the kernel answers between cell runs: past this, say it does not (yet)
 
 /** @type {boolean | undefined} */
 let hardwareWebgl;
@@ -45,16 +49,18 @@ export class Grid {
   /**
    * @param {HTMLElement} el
    * @param {GridOptions} options
-   * @param {(connection: string) => void} report  tells the kernel whether the extension answered
+   * @param {(connection: string) => void} report  tells the kernel what answered: extension, kernel, unreachable
+   * @param {Backend | null} kernel  the kernel over the widget's comm, for when the extension does not answer
    */
-  constructor(el, options, report) {
+  constructor(el, options, report, kernel) {
     this.el = el;
     this.options = options;
     this.report = report;
+    this.kernel = kernel;
     this.controller = new AbortController();
     /** @type {Map<string, Tile>} */
     this.tiles = new Map();
-    /** @type {Api | null} */
+    /** @type {Backend | null} */
     this.api = null;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.refreshTimer = undefined;
@@ -84,6 +90,7 @@ export class Grid {
   async start() {
     const signal = this.controller.signal;
     this.message.textContent = 'Connecting to the server…';
+    /** @type {Backend | null} */
     let api = null;
     try {
       api = await findApi(signal);
@@ -91,23 +98,65 @@ export class Grid {
       return; // the view went away
     }
     if (signal.aborted) return;
+    let connection = 'extension';
+    let problem = '';
+    if (!api && this.kernel) {
+      this.message.textContent = 'Connecting to the kernel…';
+      const answer = await this.kernelAnswers(this.kernel, signal);
+      if (answer === true) {
+        api = this.kernel;
+        connection = 'kernel';
+      } else {
+        problem = answer;
+      }
+    }
+    if (signal.aborted) return;
     if (!api) {
-      this.root.dataset.connection = 'unreachable';
-      this.message.setAttribute('role', 'alert');
-      this.message.textContent =
-        'The rtsp-notebook server extension is not reachable from this page. Run JupyterLab or Notebook 7 ' +
-        'with rtsp-notebook installed in the server’s environment (`jupyter server extension list` shows it).';
-      this.form.hidden = true;
-      this.report('unreachable');
+      this.unreachable(problem);
       return;
     }
     this.api = api;
-    this.root.dataset.connection = 'extension';
-    this.report('extension');
+    this.root.dataset.connection = connection;
+    this.message.setAttribute('role', 'status');
+    this.message.textContent = '';
+    this.applyOptions();
+    this.report(connection);
     await this.refresh();
     this.refreshTimer = setInterval(() => {
       if (this.pageVisible) this.refresh();
     }, this.options.refreshSeconds * 1000);
+  }
+
+  /**
+   * Whether the kernel's relay answers `health`. It answers between cell runs only: after
+   * KERNEL_WAIT_MS the grid says it cannot play, and recovers if the answer comes later.
+   * @param {Backend} kernel
+   * @param {AbortSignal} signal
+   * @returns {Promise<true | string>}  true, or what went wrong
+   */
+  async kernelAnswers(kernel, signal) {
+    const timer = setTimeout(() => this.unreachable(), KERNEL_WAIT_MS);
+    try {
+      const health = await kernel.request('GET', 'health', undefined, signal);
+      return (!!health && health.status === 'healthy') || 'the kernel’s relay is not healthy';
+    } catch (error) {
+      return errorText(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** @param {string} [problem]  what the kernel answered, if it did */
+  unreachable(problem) {
+    this.root.dataset.connection = 'unreachable';
+    this.message.setAttribute('role', 'alert');
+    const kernel = problem ? `the kernel cannot serve the widget: ${problem}` : 'the kernel does not answer the widget';
+    this.message.textContent =
+      `The rtsp-notebook server extension is not reachable from this page, and ${kernel}. Run JupyterLab or ` +
+      'Notebook 7 with rtsp-notebook installed in the server’s environment (`jupyter server extension list` ' +
+      'shows it), or run this widget in a kernel with rtsp-notebook installed.';
+    this.form.hidden = true;
+    this.report('unreachable');
   }
 
   /** Re-reads the stream list and adds, updates and drops tiles to match it. */
@@ -152,7 +201,7 @@ export class Grid {
       existing.update(stream);
       return existing;
     }
-    const api = /** @type {Api} */ (this.api);
+    const api = /** @type {Backend} */ (this.api);
     const tile = new Tile(
       {
         api,

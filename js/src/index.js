@@ -1,18 +1,20 @@
 // The anywidget entry point: one Grid per view. `render` returns the cleanup that anywidget calls
 // when the view goes (cell re-run, output cleared, notebook closed): it destroys every player and
-// socket, so no reconnect loop outlives the view.
+// socket, so no reconnect loop outlives the view, and stops listening to the widget's comm.
 
 import './styles.css';
 
 import { Grid } from './grid.js';
+import { KernelApi } from './kernel.js';
 
 /**
  * @typedef {object} Model  the part of anywidget's model this widget uses
  * @property {(name: string) => any} get
  * @property {(name: string, value: unknown) => void} set
  * @property {() => void} save_changes
- * @property {(event: string, callback: () => void) => void} on
- * @property {(event: string, callback: () => void) => void} off
+ * @property {(event: string, callback: (...args: any[]) => void) => void} on
+ * @property {(event: string, callback: (...args: any[]) => void) => void} off
+ * @property {(content: object, callbacks?: unknown, buffers?: ArrayBuffer[]) => void} send  a custom message
  */
 
 /** @param {Model} model */
@@ -33,15 +35,18 @@ function options(model) {
 /** @param {{model: Model, el: HTMLElement}} context */
 function render({ model, el }) {
   el.classList.add('rtsp-notebook');
-  const grid = new Grid(el, options(model), (connection) => {
+  const kernel = new KernelApi(model); // listens to the comm; used only if the extension does not answer
+  const report = (/** @type {string} */ connection) => {
     model.set('connection', connection);
     model.save_changes();
-  });
+  };
+  const grid = new Grid(el, options(model), report, kernel);
   const changed = () => grid.setOptions(options(model));
   for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.on(`change:${name}`, changed);
   return () => {
     for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.off(`change:${name}`, changed);
-    grid.destroy();
+    grid.destroy(); // closes the tiles' sockets first
+    kernel.destroy();
   };
 }
 

@@ -1,10 +1,15 @@
-// One live view of one stream: its WebSocket, a JSMpeg decoder drawing on a canvas, and the pacer
+// One live view of one stream: its socket, a JSMpeg decoder drawing on a canvas, and the pacer
 // between them. The socket is ours, not JSMpeg's (JSMpeg's own source reconnects every 5 s until it
-// is destroyed, and cannot send actions or read the server's JSON messages).
+// is destroyed, and cannot send actions or read the server's JSON messages): the stream WebSocket of
+// the server extension, or a KernelSocket over the widget's comm, from the backend's `openSocket`.
 
 import JSMpeg from '@cycjimmy/jsmpeg-player';
 
 import { Pacer } from './pacer.js';
+
+/** @typedef {import('./server.js').SocketLike} SocketLike */
+
+const OPEN = 1; // readyState of an open WebSocket (and KernelSocket)
 
 /**
  * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number}
@@ -33,13 +38,13 @@ export function socketBackoff(/** @type {number} */ attempt) {
 export class LivePlayer {
   /**
    * @param {HTMLCanvasElement} canvas
-   * @param {string} url        the stream's WebSocket URL with its profile
+   * @param {() => SocketLike} connect  opens the stream's socket (in its profile)
    * @param {{webgl: boolean}} options
    * @param {PlayerEvents} events
    */
-  constructor(canvas, url, options, events) {
+  constructor(canvas, connect, options, events) {
     this.canvas = canvas;
-    this.url = url;
+    this.connect = connect;
     this.events = events;
     this.frames = 0;
     this.bytes = 0; // video bytes received
@@ -88,14 +93,14 @@ export class LivePlayer {
         this.events.onFrame();
       },
     });
-    /** @type {WebSocket | null} */
+    /** @type {SocketLike | null} */
     this.socket = null;
     this.open();
   }
 
   open() {
     if (this.destroyed) return;
-    const socket = new WebSocket(this.url);
+    const socket = this.connect();
     socket.binaryType = 'arraybuffer';
     let opened = false;
     socket.onopen = () => {
@@ -145,7 +150,7 @@ export class LivePlayer {
   /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */
   send(action) {
     if (action === 'pause' || action === 'stop') this.pacer.reset();
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+    if (this.socket && this.socket.readyState === OPEN) {
       this.socket.send(JSON.stringify({ action }));
       return true;
     }
@@ -153,7 +158,7 @@ export class LivePlayer {
   }
 
   get connected() {
-    return this.socket !== null && this.socket.readyState <= WebSocket.OPEN;
+    return this.socket !== null && this.socket.readyState <= OPEN;
   }
 
   /** Stops decoding and closes the socket for good; nothing reconnects after this. */

@@ -1,5 +1,9 @@
 // Finding the Jupyter server from the page, and calling the extension's REST API.
 //
+// The grid talks to a backend: this extension's API, or the kernel over the widget's comm
+// (kernel.js). Both answer `request` with the same JSON and errors, and open stream sockets that
+// behave like the stream WebSocket.
+//
 // The page tells us where the server is: `#jupyter-config-data` holds `baseUrl` and, when the server
 // runs with one, the `token`. Under JupyterHub the token is empty and the login cookie authenticates;
 // every fetch then needs Jupyter's XSRF header (the value of the `_xsrf` cookie), which we always send.
@@ -20,6 +24,33 @@
  * @property {string | null} last_error
  * @property {string} ws_url    relative to the base URL
  * @property {Record<string, unknown>} options
+ */
+
+/**
+ * An event handler property that a WebSocket's own handler type satisfies too (a method's parameters
+ * are compared both ways, so `(ev: MessageEvent) => any` fits `Handler<{data: ...}>`).
+ * @template E
+ * @typedef {{handle(event: E): void}['handle']} Handler
+ */
+
+/**
+ * What the grid needs of a stream socket: a WebSocket (binary frames as ArrayBuffer) or a KernelSocket.
+ * @typedef {object} SocketLike
+ * @property {BinaryType} binaryType
+ * @property {number} readyState        0 connecting, 1 open, 2 closing, 3 closed
+ * @property {Handler<unknown> | null} onopen
+ * @property {Handler<{data: string | ArrayBuffer}> | null} onmessage
+ * @property {Handler<{code: number, reason: string}> | null} onclose
+ * @property {(text: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ */
+
+/**
+ * Where the grid's requests and streams go: the server extension (`Api`) or the kernel (`KernelApi`).
+ * @typedef {object} Backend
+ * @property {(method: string, path: string, body?: unknown, signal?: AbortSignal) => Promise<any>} request
+ *   `path` relative to `rtsp/api/`; resolves with the JSON answer (null for 204), rejects with ApiError
+ * @property {(stream: Stream, profile: 'grid' | 'full') => SocketLike} openSocket
  */
 
 /** An error answer of the API: `{"error": {"code", "message"}}` with its HTTP status. */
@@ -65,6 +96,7 @@ function cookie(name) {
   return null;
 }
 
+/** The server extension's REST API and stream WebSocket. @implements {Backend} */
 export class Api {
   /** @param {ServerInfo} server */
   constructor(server) {
@@ -123,6 +155,15 @@ export class Api {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('profile', profile);
     return url.toString();
+  }
+
+  /**
+   * @param {Stream} stream
+   * @param {'grid' | 'full'} profile
+   * @returns {SocketLike}
+   */
+  openSocket(stream, profile) {
+    return new WebSocket(this.socketUrl(stream, profile));
   }
 }
 

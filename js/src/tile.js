@@ -9,13 +9,13 @@ import { button, h } from './dom.js';
 import { confirmRemoval, editDialog, errorText } from './dialogs.js';
 import { LivePlayer, socketBackoff } from './player.js';
 
-/** @typedef {import('./server.js').Api} Api */
+/** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
 /** @typedef {import('./player.js').ServerMessage} ServerMessage */
 
 /**
  * @typedef {object} TileHost
- * @property {Api} api
+ * @property {Backend} api             the server extension or the kernel
  * @property {HTMLElement} root           where dialogs go
  * @property {(tile: Tile) => boolean} webgl  whether this tile may use a WebGL context
  * @property {(id: string) => void} removed    the stream was removed from this tile
@@ -143,9 +143,9 @@ export class Tile {
 
   startPlayer() {
     clearTimeout(this.reconnectTimer);
-    const url = this.host.api.socketUrl(this.stream, 'grid');
+    const connect = () => this.host.api.openSocket(this.stream, 'grid');
     this.streaming = true;
-    this.player = new LivePlayer(this.canvas, url, { webgl: this.host.webgl(this) }, {
+    this.player = new LivePlayer(this.canvas, connect, { webgl: this.host.webgl(this) }, {
       onMessage: (message) => this.onMessage(message),
       onFrame: () => this.onFrame(),
       onData: () => this.onData(),
@@ -328,7 +328,8 @@ export class Tile {
       h('header', { class: 'rn-tile-head' }, [title, badge, close]),
       h('div', { class: 'rn-screen' }, [canvas]),
     ]);
-    const player = new LivePlayer(canvas, this.host.api.socketUrl(this.stream, 'full'), { webgl: true }, {
+    const connect = () => this.host.api.openSocket(this.stream, 'full');
+    const player = new LivePlayer(canvas, connect, { webgl: true }, {
       onMessage: (message) => {
         if (message.type === 'status') badge.textContent = message.phase;
         if (message.type === 'error') badge.textContent = `error: ${message.message}`;
