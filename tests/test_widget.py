@@ -321,11 +321,24 @@ def test_notebook7_renders_the_grid(open_notebook, camera):
     assert nb.errors() == []
 
 
-def test_without_the_extension_the_grid_says_so(open_notebook_without_extension):
+def test_without_the_extension_the_grid_talks_to_the_kernel(open_notebook_without_extension):
     nb = open_notebook_without_extension(["import rtsp_notebook as rn\ngrid = rn.Grid()\ngrid"])
     nb.run_all_and_wait()
-    alert = nb.page.locator(".rtsp-notebook .rn-message")
-    alert.wait_for()
+    message = nb.page.locator(".rtsp-notebook .rn-message")
+    wait_until_sync(lambda: "No streams yet" in (message.text_content() or ""), 20, "the kernel's empty list")
+    wait_until_sync(lambda: nb.execute("print(grid.connection)").strip() == "kernel", 10, "connection")
+    assert nb.page.get_by_role("form", name="Add a stream").is_visible()
+    # test_widget_kernel.py plays cameras this way
+
+
+def test_when_neither_the_extension_nor_the_kernel_answers_the_grid_says_so(open_notebook_without_extension):
+    # a kernel side that does not answer the page (as an rtsp-notebook without the fallback would not)
+    cells = ["import rtsp_notebook as rn\ngrid = rn.Grid()\ngrid.on_msg(grid._from_page, remove=True)\ngrid"]
+    nb = open_notebook_without_extension(cells)
+    nb.run_all_and_wait()
+    alert = nb.page.locator(".rtsp-notebook .rn-message[role=alert]")
+    alert.wait_for(timeout=20_000)  # after the grid's few seconds of waiting for the kernel
     assert "server extension is not reachable" in alert.text_content()
+    assert "kernel does not answer" in alert.text_content()
     wait_until_sync(lambda: nb.execute("print(grid.connection)").strip() == "unreachable", 10, "connection")
     assert nb.page.get_by_role("form", name="Add a stream").is_hidden()
