@@ -8,6 +8,7 @@ module starts it, waits for its ``READY`` line, and stops, restarts, pauses and 
         cam.pause()                  # SIGSTOP: a camera that hangs
         cam.resume()
         cam.restart()                # same port
+        cam.set_pattern("white")     # switch the picture now; returns when its first white picture left
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class TestCamera:
         password: str | None = None,
         port: int = 0,
         keyint: int | None = None,
+        horizontal_speed: int = 0,
         mount: str = "/cam",
         start_timeout: float = 20.0,
         stop_timeout: float = 5.0,
@@ -102,12 +104,14 @@ class TestCamera:
         self.user = user
         self.password = password
         self.keyint = keyint
+        self.horizontal_speed = horizontal_speed  # pixels a frame the pattern scrolls by
         self.mount = mount
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._port = port  # 0 until the first start picks one; kept for every later start
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._out = b""  # what the server printed after READY and was not read yet
         self._paused = False
         self.returncode: int | None = None
         self.start_seconds: float | None = None  # spawn -> READY of the last start
@@ -172,6 +176,8 @@ class TestCamera:
         ]
         if self.keyint is not None:
             cmd.append(f"--keyint={self.keyint}")
+        if self.horizontal_speed:
+            cmd.append(f"--horizontal-speed={self.horizontal_speed}")
         if self.user is not None:
             cmd.append(f"--user={self.user}")  # the password goes in the environment, out of argv
         return cmd
@@ -199,6 +205,7 @@ class TestCamera:
         )
         self._paused = False
         self.returncode = None
+        self._out = b""
         try:
             line = self._read_ready_line(began + self.start_timeout)
         except BaseException:
@@ -238,7 +245,8 @@ class TestCamera:
                         status = "closed its stdout without READY"
                     raise CameraError(f"the camera {status}{self._stderr_tail()}")
                 buffer += chunk
-        return buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        line, _, self._out = buffer.partition(b"\n")
+        return line.decode("utf-8", "replace").strip()
 
     def stop(self) -> None:
         """Stop the camera (SIGCONT, SIGTERM, then SIGKILL after ``stop_timeout``) and reap it. Idempotent."""
@@ -282,6 +290,48 @@ class TestCamera:
         if self.running:
             self._signal(signal.SIGCONT)
         self._paused = False
+
+    def set_pattern(self, pattern: str, timeout: float = 10.0) -> tuple[float, float | None]:
+        """Switch the picture to videotestsrc's ``pattern`` now (``"white"`` then ``"black"`` flashes it).
+
+        Returns the camera's wall-clock times (``time.time()``, same clock as this process): when it switched,
+        and when its first picture of the new pattern left the source (for ``black`` and ``white`` checked on
+        the picture's centre), or None when no client is watching. Later starts keep the pattern.
+        """
+        if not self.running or self._paused:
+            raise CameraError("the camera is not running")
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(f"pattern {pattern}\n".encode())
+        self._proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        switched: float | None = None
+        while True:
+            words = self._read_line(deadline).split()
+            if words and words[0] == "ERROR":
+                raise CameraError(" ".join(words[1:]))
+            if len(words) == 3 and words[:2] == ["PATTERN", pattern]:
+                switched = float(words[2])
+                self.pattern = pattern
+            elif len(words) == 3 and words[:2] == ["FRAME", pattern] and switched is not None:
+                return switched, None if words[2] == "-" else float(words[2])
+
+    def _read_line(self, deadline: float) -> str:
+        """The next line the server printed after READY."""
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._out:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CameraError(f"no answer from the camera in time{self._stderr_tail()}")
+                if selector.select(remaining):
+                    chunk = os.read(fd, 4096)
+                    if not chunk:
+                        raise CameraError(f"the camera ended{self._stderr_tail()}")
+                    self._out += chunk
+        line, _, self._out = self._out.partition(b"\n")
+        return line.decode("utf-8", "replace").strip()
 
     def _signal(self, signum: int) -> None:
         assert self._proc is not None

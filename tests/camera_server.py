@@ -6,9 +6,19 @@ child process of ``tests/camera.py``. When it serves, it prints exactly one line
     READY rtsp://127.0.0.1:<port><mount>
 
 Errors go to stderr with a nonzero exit status. SIGTERM and SIGINT stop the main loop and exit 0; so does the
-end of stdin with ``--exit-on-stdin-eof``. The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead
-of ``--password``, which keeps it out of ``ps``. The stream is one shared media that answers "not seekable",
-like a real camera: late clients wait for the next key frame (every ``--keyint`` frames, 2 s by default).
+end of stdin with ``--exit-on-stdin-eof``, which also makes it read commands, one per line, from stdin:
+
+    pattern NAME      switch the picture to videotestsrc's pattern NAME (``white``, ``black``, ``ball``, ...)
+
+answered on stdout by ``PATTERN NAME <epoch seconds of the switch>``, then by ``FRAME NAME <epoch seconds>``
+when the source's first picture of the new pattern leaves it (for ``black`` and ``white`` the picture's
+centre is checked, so it is the first picture in the new colour; for other patterns it is the first
+picture after the switch), or ``FRAME NAME -`` when no client is watching (no picture is being made). A bad
+command is answered by ``ERROR <why>``. The pattern is kept for the clients that come later.
+
+The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead of ``--password``, which keeps it out of
+``ps``. The stream is one shared media that answers "not seekable", like a real camera: late clients wait
+for the next key frame (every ``--keyint`` frames, 2 s by default).
 
     /usr/bin/python3 tests/camera_server.py --port 0 --width 640 --height 360 --fps 25 --pattern ball
 """
@@ -20,6 +30,8 @@ import contextlib
 import os
 import signal
 import sys
+import threading
+import time
 
 try:
     import gi
@@ -43,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument(
         "--pattern", default="ball", help="videotestsrc pattern: ball, snow, smpte, black, ..."
+    )
+    parser.add_argument(
+        "--horizontal-speed", type=int, default=0, help="scroll the pattern this many pixels per frame"
     )
     parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
     parser.add_argument("--user", default=None)
@@ -75,8 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def pipeline_description(args: argparse.Namespace) -> str:
     """The media's bin description, without the parentheses the factory wants around it."""
     keyint = args.keyint if args.keyint is not None else 2 * args.fps
+    speed = f"horizontal-speed={args.horizontal_speed} " if args.horizontal_speed else ""
     source = (
-        f"videotestsrc is-live=true pattern={args.pattern} "
+        f"videotestsrc name=src is-live=true pattern={args.pattern} {speed}"
         f"! video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1 "
         "! timeoverlay"
     )
@@ -103,7 +119,88 @@ def check_pipeline(description: str) -> None:
     pipeline.set_state(Gst.State.NULL)
 
 
-def build_server(args: argparse.Namespace, description: str) -> GstRtspServer.RTSPServer:
+class Picture:
+    """The pattern of the live media's videotestsrc, switched at run time by ``pattern NAME`` commands.
+
+    A shared factory makes one media at a time (a new one when clients come back after all left): each
+    new media's source starts with the current pattern, and a buffer probe on its output reports the
+    first picture of a new pattern.
+    """
+
+    LUMA = {"white": True, "black": False}  # the centre of the picture is bright / dark
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.pattern = args.pattern
+        self.width, self.height = args.width, args.height
+        self.sources: list[Gst.Element] = []
+        self.pending: str | None = None  # a switched pattern whose first picture is still to come
+        self.lock = threading.Lock()
+        probe = Gst.ElementFactory.make("videotestsrc", None)
+        values = probe.find_property("pattern").enum_class.__enum_values__.values()
+        self.known = {v.value_nick for v in values}
+
+    def attach(self, media: GstRtspServer.RTSPMedia) -> None:
+        src = media.get_element().get_by_name("src")
+        Gst.util_set_object_arg(src, "pattern", self.pattern)
+        src.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._on_buffer)
+        with self.lock:
+            self.sources.append(src)
+        media.connect("unprepared", lambda _media: self._detach(src))
+
+    def _detach(self, src: Gst.Element) -> None:
+        with self.lock:
+            if src in self.sources:
+                self.sources.remove(src)
+
+    def switch(self, name: str) -> None:
+        if name not in self.known:
+            print(f"ERROR unknown pattern {name!r}", flush=True)
+            return
+        with self.lock:
+            self.pattern = name
+            self.pending = name if self.sources else None
+            for src in self.sources:
+                Gst.util_set_object_arg(src, "pattern", name)
+            print(f"PATTERN {name} {time.time():.6f}", flush=True)
+            if not self.sources:
+                print(f"FRAME {name} -", flush=True)
+
+    def _on_buffer(self, _pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        name = self.pending
+        if name is None:
+            return Gst.PadProbeReturn.OK
+        at = time.time()
+        bright = self.LUMA.get(name)
+        if bright is not None:  # I420: the luma plane comes first, its rows 4-byte aligned
+            buffer = info.get_buffer()
+            ok, mapped = buffer.map(Gst.MapFlags.READ)
+            if not ok:
+                return Gst.PadProbeReturn.OK
+            try:
+                stride = (self.width + 3) & ~3
+                luma = mapped.data[(self.height // 2) * stride + self.width // 2]
+            finally:
+                buffer.unmap(mapped)
+            if (luma > 128) != bright:
+                return Gst.PadProbeReturn.OK
+        with self.lock:
+            if self.pending != name:
+                return Gst.PadProbeReturn.OK
+            self.pending = None
+        print(f"FRAME {name} {at:.6f}", flush=True)
+        return Gst.PadProbeReturn.OK
+
+    def command(self, line: str) -> None:
+        words = line.split()
+        if len(words) == 2 and words[0] == "pattern":
+            self.switch(words[1])
+        elif words:
+            print(f"ERROR unknown command {line!r}", flush=True)
+
+
+def build_server(
+    args: argparse.Namespace, description: str, picture: Picture | None = None
+) -> GstRtspServer.RTSPServer:
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
@@ -112,6 +209,8 @@ def build_server(args: argparse.Namespace, description: str) -> GstRtspServer.RT
     factory.set_launch(f"( {description} )")
     factory.set_shared(True)
     factory.connect("media-configure", _on_media_configure)
+    if picture is not None:
+        factory.connect("media-configure", lambda _factory, media: picture.attach(media))
 
     if args.user is not None:
         auth = GstRtspServer.RTSPAuth()
@@ -153,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     Gst.init(None)
     description = pipeline_description(args)
     check_pipeline(description)
-    server = build_server(args, description)
+    picture = Picture(args)
+    server = build_server(args, description, picture)
 
     loop = GLib.MainLoop()
     source_id = server.attach(None)
@@ -173,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, on_signal)
 
     if args.exit_on_stdin_eof:
+        pending = bytearray()
 
         def on_stdin(fd: int, condition: GLib.IOCondition) -> bool:
             data = b""
@@ -180,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
                 with contextlib.suppress(OSError):
                     data = os.read(fd, 4096)
             if data:
-                return GLib.SOURCE_CONTINUE  # nothing is expected on stdin; ignore it
+                pending.extend(data)
+                while b"\n" in pending:  # commands, one per line
+                    line, _, rest = bytes(pending).partition(b"\n")
+                    pending[:] = rest
+                    picture.command(line.decode("utf-8", "replace"))
+                return GLib.SOURCE_CONTINUE
             print("camera_server: stdin closed (parent gone), stopping", file=sys.stderr)
             loop.quit()
             return GLib.SOURCE_REMOVE

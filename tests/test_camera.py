@@ -172,6 +172,31 @@ def test_several_clients_share_the_camera(camera: TestCamera, ffmpeg_path: str) 
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
 
 
+def test_set_pattern_flashes_the_picture(camera_factory: Callable[..., TestCamera], ffmpeg_path: str) -> None:
+    cam = camera_factory(width=320, height=180, pattern="black", horizontal_speed=2)
+    switched, first = cam.set_pattern("white")  # nobody watches: no picture is made
+    assert first is None and cam.pattern == "white"
+    cmd = [ffmpeg_path, "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", cam.url]
+    cmd += ["-vf", "scale=8:4", "-f", "rawvideo", "-pix_fmt", "gray", "-flush_packets", "1", "pipe:1"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with proc:  # waits for it and closes its stdout, after the kill below
+        try:
+            assert proc.stdout is not None
+            assert min(proc.stdout.read(32)) > 200  # white from the first picture on: the pattern was kept
+            before = time.time()
+            switched, first = cam.set_pattern("black")
+            assert first is not None and before <= switched <= first <= time.time()
+            for _ in range(50):  # 2 s of pictures: black comes
+                if max(proc.stdout.read(32)) < 50:
+                    break
+            else:
+                raise AssertionError("the picture never turned black")
+            with pytest.raises(CameraError, match="unknown pattern"):
+                cam.set_pattern("no-such-pattern")
+        finally:
+            proc.kill()
+
+
 def test_auth_refuses_missing_or_wrong_credentials(
     camera_factory: Callable[..., TestCamera], ffmpeg_path: str
 ) -> None:
