@@ -212,11 +212,16 @@ class KernelBridge:
         if self.closed or not isinstance(content, dict) or content.get("type") not in _KINDS:
             log.debug("rtsp-notebook: ignored a widget message %.100r", content)
             return
-        try:
-            service, thread = self._ready()  # blocking on first use: opens the store, finds FFmpeg
-        except RtspNotebookError as exc:
-            self._unavailable(content, exc)
-            return
+        if content["type"] in ("request", "open"):
+            try:
+                service, thread = self._ready()  # blocking on first use: opens the store, finds FFmpeg
+            except RtspNotebookError as exc:
+                self._unavailable(content, exc)
+                return
+        elif self._service is None or self._thread is None:
+            return  # an ack, action or close before any socket: nothing to start for it
+        else:
+            service, thread = self._service, self._thread
         thread.loop.call_soon_threadsafe(self._dispatch, service, content)
 
     def _unavailable(self, content: dict[str, Any], exc: RtspNotebookError) -> None:

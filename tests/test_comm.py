@@ -352,3 +352,31 @@ def test_the_grid_serves_its_local_hubs_streams_and_closes_its_bridge(tmp_path):
     for widget in (grid, plain):
         widget.close()
         assert widget._bridge.closed
+
+
+def test_only_a_request_or_a_socket_starts_the_service(page):
+    calls: list[str] = []
+
+    def unavailable() -> StreamService:
+        calls.append("service")
+        raise FFmpegNotFoundError("no FFmpeg here")
+
+    bridge = KernelBridge(page.send, unavailable)
+    page.bridge = bridge
+    for kind in ("ack", "action", "close"):
+        bridge.handle({"type": kind, "sid": "s1", "bytes": 10, "text": "{}"})
+    bridge.handle({"type": "dance"})
+    assert calls == [] and page.messages == []
+    # the service cannot start: the page learns why, as an API error or a refused socket
+    assert page.request("GET", "health") == (
+        500,
+        {"error": {"code": "FFMPEG_MISSING", "message": "no FFmpeg here"}},
+    )
+    page.post(type="open", sid="s1", stream_id="abc", profile="grid")
+    assert page.of("closed", sid="s1")[0][0] == {
+        "type": "closed",
+        "sid": "s1",
+        "code": 4500,
+        "reason": "no FFmpeg here",
+    }
+    assert calls == ["service", "service"]
