@@ -40,10 +40,14 @@ class Server:
              "--ServerApp.base_url=/user/test/", *(extra or [])],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        info = wait_until_sync(self._info, 60, "the server's runtime file")
-        self.base = info["url"].rstrip("/") + "/"
-        # the runtime file can appear before the server listens (measured: 2 starts in 12)
-        wait_until_sync(self._answers, 30, "the server to accept connections")
+        try:
+            info = wait_until_sync(self._info, 60, "the server's runtime file")
+            self.base = info["url"].rstrip("/") + "/"
+            # the runtime file can appear before the server listens (measured: 2 starts in 12)
+            wait_until_sync(self._answers, 30, "the server to accept connections")
+        except BaseException:
+            self.stop()  # a server that did not come up is not left running
+            raise
 
     def _answers(self) -> bool:
         try:

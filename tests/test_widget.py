@@ -4,7 +4,6 @@ the add form work; a camera that drops shows reconnecting and plays again; views
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -75,6 +74,19 @@ PIXELS = """(tile) => {
 }"""
 
 
+RESUME = """(tile) => new Promise((resolve) => {
+  const before = tile.dataset.frames;
+  let started = 0;
+  const observer = new MutationObserver(() => {
+    if (tile.dataset.frames !== before) { observer.disconnect(); resolve(performance.now() - started); }
+  });
+  observer.observe(tile, {attributes: true, attributeFilter: ['data-frames']});
+  setTimeout(() => { observer.disconnect(); resolve(null); }, 5000);
+  started = performance.now();
+  tile.querySelector('button.rn-play').click();
+})"""
+
+
 def picture(locator) -> dict:
     return locator.evaluate(PIXELS)
 
@@ -129,13 +141,13 @@ def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
     assert (frames(a), received(a)) == (frozen, data)
     assert a.get_by_role("button", name="Play Cam A").is_enabled()
 
-    started = time.monotonic()
-    a.get_by_role("button", name="Play Cam A").click()
-    wait_until_sync(lambda: frames(a) > frozen, 5, "a frame after resume")
-    resumed_in = time.monotonic() - started
+    # resume, timed in the page from the click to the next decoded picture (keyframe cache)
+    resumed_ms = a.evaluate(RESUME)
+    assert resumed_ms is not None, "no picture within 5 s of Play"
+    assert resumed_ms <= 500, f"resume took {resumed_ms:.0f} ms; the issue asks for 0.5 s"
+    assert frames(a) > frozen
     wait_phase(a, "playing")
     thumb.wait_for(state="hidden")
-    assert resumed_in < 2.0, f"resume took {resumed_in:.2f} s (keyframe cache: the target is 0.5 s)"
 
     # the keyboard: Space on the focused tile pauses and plays
     a.focus()
