@@ -3,7 +3,8 @@
     python -m bench.outage [--runs 3] [--json bench/results/outage.json]
 
 The GStreamer test camera (640x360 at 25 fps, a keyframe a second); the relay has its default limits (stall
-after 5 s without bytes, backoff 0.5 s → 30 s with ±20 % jitter). Each run:
+after 5 s without bytes, backoff 0.5 s → 30 s with ±20 % jitter). Each run has two outages, each under a
+fresh relay (so its backoff starts from the beginning) and its one subscription:
 
 * hung: the camera is frozen with SIGSTOP (its sockets stay open): the time from the freeze to the relay's
   error event, and from the relay's last picture to it; then the camera resumes (SIGCONT) at once and the
@@ -11,7 +12,7 @@ after 5 s without bytes, backoff 0.5 s → 30 s with ±20 % jitter). Each run:
 * gone: the camera process is stopped (its port closes): the time to the relay's error event; the camera
   stays down for 2 s and starts again on the same port: the time from its READY line to ``video_start``.
 
-The one subscription must stay open through it all. Times are the relay's event times (``time.time()``).
+The subscription must stay open through it all. Times are the relay's event times (``time.time()``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from tests.camera import TestCamera
 from tests.helpers import engine_for, wait_until
 
 DOWN_S = 2.0
+Phase = Callable[[TestCamera, Sink, Any], Awaitable[dict[str, Any]]]
 
 
 async def next_event(sink: Sink, kind: EventKind, after: int, timeout: float) -> tuple[int, RelayEvent]:
@@ -44,9 +47,7 @@ async def next_event(sink: Sink, kind: EventKind, after: int, timeout: float) ->
     return await wait_until(found, timeout, f"event {kind.value}")
 
 
-async def one_run(camera: TestCamera, sink: Sink, relay: Any) -> dict[str, Any]:
-    frames = sink.frames
-    await wait_until(lambda: sink.frames > frames + 25, 20, "a second of pictures")
+async def hung(camera: TestCamera, sink: Sink, relay: Any) -> dict[str, Any]:
     mark = len(sink.events)
     paused = time.time()
     camera.pause()
@@ -54,15 +55,16 @@ async def one_run(camera: TestCamera, sink: Sink, relay: Any) -> dict[str, Any]:
     last_picture = relay.last_frame_at
     camera.resume()
     resumed = time.time()
-    i, back = await next_event(sink, EventKind.VIDEO_START, i, 60)
-    hung = {
+    _, back = await next_event(sink, EventKind.VIDEO_START, i, 60)
+    return {
         "stall_found_after_freeze_s": round(error.at - paused, 3),
         "stall_found_after_last_picture_s": round(error.at - last_picture, 3),
         "error_code": error.code,
         "video_again_after_resume_s": round(back.at - resumed, 3),
     }
-    frames = sink.frames
-    await wait_until(lambda: sink.frames > frames + 25, 20, "a second of pictures")
+
+
+async def gone(camera: TestCamera, sink: Sink, relay: Any) -> dict[str, Any]:
     mark = len(sink.events)
     stopped = time.time()
     camera.stop()
@@ -71,15 +73,29 @@ async def one_run(camera: TestCamera, sink: Sink, relay: Any) -> dict[str, Any]:
     camera.start()
     ready = time.time()
     _, back = await next_event(sink, EventKind.VIDEO_START, i, 60)
-    retries = [e.retry_in_s for _, e in sink.events[mark:] if e.kind is EventKind.STATE and e.retry_in_s]
-    gone = {
+    return {
         "drop_found_s": round(error.at - stopped, 3),
         "error_code": error.code,
         "down_s": round(ready - stopped, 3),
         "video_again_after_return_s": round(back.at - ready, 3),
-        "retry_waits_s": retries,
+        "retry_waits_s": [
+            e.retry_in_s for _, e in sink.events[mark:] if e.kind is EventKind.STATE and e.retry_in_s
+        ],
     }
-    return {"hung": hung, "gone": gone, "viewer_attached": sink.closed is None}
+
+
+async def phase(camera: TestCamera, tmp: Path, what: Phase) -> dict[str, Any]:
+    """One outage under a fresh relay (its backoff starts from the beginning) and one viewer."""
+    tmp.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a bench, not a server
+    async with engine_for(tmp) as engine:
+        stream = await engine.add_stream(camera.url)
+        sink = Sink(await engine.subscribe(stream.id))
+        try:
+            await wait_until(lambda: sink.frames > 25, 20, "a second of pictures")
+            result = await what(camera, sink, engine.relay(stream.id))
+            return {**result, "viewer_attached": sink.closed is None}
+        finally:
+            await sink.stop()
 
 
 async def measure(runs: int, tmp: Path) -> dict[str, Any]:
@@ -87,15 +103,11 @@ async def measure(runs: int, tmp: Path) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     try:
         camera.start()
-        async with engine_for(tmp) as engine:
-            stream = await engine.add_stream(camera.url)
-            sink = Sink(await engine.subscribe(stream.id))
-            relay = engine.relay(stream.id)
-            try:
-                for _ in range(runs):
-                    samples.append(await one_run(camera, sink, relay))
-            finally:
-                await sink.stop()
+        for run in range(runs):
+            samples.append({
+                "hung": await phase(camera, tmp / f"hung-{run}", hung),
+                "gone": await phase(camera, tmp / f"gone-{run}", gone),
+            })  # fmt: skip
     finally:
         camera.stop()
 
@@ -112,7 +124,7 @@ async def measure(runs: int, tmp: Path) -> dict[str, Any]:
             "gone_drop_found": med("gone", "drop_found_s"),
             "gone_video_again_after_return": med("gone", "video_again_after_return_s"),
         },
-        "viewer_attached": all(s["viewer_attached"] for s in samples),
+        "viewer_attached": all(s[p]["viewer_attached"] for s in samples for p in ("hung", "gone")),
         "samples": samples,
     }
 
