@@ -399,15 +399,16 @@ def figures(results: dict[str, Any], mode: Mode) -> list[Figure]:
         )
     # 7. FFmpeg CPU per profile
     targets = {("720p25", "full"): 0.12, ("720p25", "grid"): 0.04}
-    for run in (get(r, "cpu", "ffmpeg") or [])[: len(cpu.SIZES)]:
-        size = run["input"].split()[0]
+    for run in get(r, "cpu", "ffmpeg") or []:
+        size = run["size"]
+        extra = "" if run["pattern"] == cpu.PATTERN[0] else f"_{run['pattern']}"  # full mode's other patterns
         for profile in ("full", "grid"):
             limit = targets.get((size, profile))
             value = run[profile]["core"]
             pred_core = run["predecessor"]["core"]
             add(
                 Figure(
-                    f"ffmpeg_cpu_{size}_{profile}",
+                    f"ffmpeg_cpu_{size}_{profile}{extra}",
                     f"7. FFmpeg CPU, {run['input']}, profile {profile}",
                     value,
                     "core",
@@ -415,7 +416,8 @@ def figures(results: dict[str, Any], mode: Mode) -> list[Figure]:
                     at_most(value, limit) if limit else None,
                     pred_core,
                     f"{pred_core} core (its argv, same input, measured)",
-                    note=f"{run[profile]['fps']} fps, {run[profile]['mbit_s']} Mb/s out",
+                    note=f"{run[profile]['fps']} fps, {run[profile]['mbit_s']} Mb/s out; decoding alone "
+                    f"{get(run, 'decode_only', 'core')} core",
                 )
             )
     if not get(r, "cpu", "ffmpeg"):

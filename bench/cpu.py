@@ -11,8 +11,9 @@ every viewer has bytes and a settling second has passed, the server process's ow
 
 FFmpeg: the GStreamer test camera at 1280x720 and 1920x1080, 25 fps, a keyframe a second, pattern ``smpte``
 scrolled 4 pixels a frame (busy and moving; ``--full`` adds ``ball`` and ``snow`` at 720p). The in-process
-relay's FFmpeg for the grid and the full profile, and the predecessor's FFmpeg argv, read it at the same time;
-over a fixed window, each one's CPU (cores), the pictures a second it wrote and its bitrate, and the camera's.
+relay's FFmpeg for the grid and the full profile, the predecessor's FFmpeg argv, and an FFmpeg that only
+decodes the camera (``-f null``: the H.264 decoding every profile pays) read it at the same time; over a fixed
+window, each one's CPU (cores), the pictures a second it wrote and its bitrate, and the camera's.
 """
 
 from __future__ import annotations
@@ -124,6 +125,14 @@ async def fanout(steps: tuple[int, ...], window: float, tmp: Path) -> dict[str, 
     }
 
 
+def decode_only_argv(ffmpeg: str, url: str) -> list[str]:
+    """FFmpeg that only reads and decodes the camera: the floor under every profile's cost."""
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
+        "-flags", "low_delay", "-i", url, "-an", "-f", "null", "-",
+    ]  # fmt: skip
+
+
 async def count_output(proc: FFmpegProcess, counts: dict[str, int]) -> None:
     aligner, analyzer = PacketAligner(), TsAnalyzer()
     while chunk := await proc.read(30):
@@ -143,6 +152,7 @@ async def ffmpeg_cpu(size: str, pattern: tuple[str, int], window: float, tmp: Pa
             stream = await engine.add_stream(camera.url)
             sinks = {p.value: Sink(await engine.subscribe(stream.id, p)) for p in Profile}
             pred = await FFmpegProcess.spawn(predecessor_argv(ffmpeg, camera.url), name="predecessor")
+            decode = await FFmpegProcess.spawn(decode_only_argv(ffmpeg, camera.url), name="decode only")
             pred_counts = {"bytes": 0, "frames": 0}
             counter = asyncio.create_task(count_output(pred, pred_counts))
             try:
@@ -155,7 +165,7 @@ async def ffmpeg_cpu(size: str, pattern: tuple[str, int], window: float, tmp: Pa
                     lambda: all(f >= 10 for _, f in counts().values()), 60, "every FFmpeg's pictures"
                 )
                 await asyncio.sleep(1.0)  # settle
-                pids: dict[str, int] = {"predecessor": pred.pid, "camera": camera.pid or 0}
+                pids = {"predecessor": pred.pid, "decode_only": decode.pid, "camera": camera.pid or 0}
                 for profile in Profile:
                     relay = engine.relay(stream.id, profile)
                     assert relay is not None and relay.process is not None
@@ -168,9 +178,14 @@ async def ffmpeg_cpu(size: str, pattern: tuple[str, int], window: float, tmp: Pa
             finally:
                 counter.cancel()
                 await pred.stop()
+                await decode.stop()
                 for sink in sinks.values():
                     await sink.stop()
-    out: dict[str, Any] = {"input": f"{size} {name}" + (f" scrolling {speed} px/frame" if speed else "")}
+    out: dict[str, Any] = {
+        "input": f"{size} {name}" + (f" scrolling {speed} px/frame" if speed else ""),
+        "size": size,
+        "pattern": name,
+    }
     for key in pids:
         out[key] = {"core": round((c1[key] - c0[key]) / wall, 4)}
         if key in n0:
