@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -70,7 +71,11 @@ class Client:
 
 
 def ffmpeg_count(pid: int) -> int:
-    return sum("ffmpeg" in c.name() for c in psutil.Process(pid).children(recursive=True))
+    count = 0
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended between the listing and now
+            count += "ffmpeg" in child.name()
+    return count
 
 
 async def wait_no_ffmpeg(pid: int, timeout: float = 20.0) -> None:
