@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 
 import rtsp_notebook as rn
 
+from .helpers import wait_until_sync
 from .test_server_process import Server
 
 PASSWORD = "s3cret-pw"
@@ -96,10 +96,7 @@ def test_closing_frames_stops_its_decoder_and_subscription(hub, camera):
     next(frames)
     assert cam.stats()["viewers"] == 1
     frames.close()
-    deadline = time.monotonic() + 10
-    while cam.stats()["viewers"] != 0:  # the subscription ends with the reader
-        assert time.monotonic() < deadline, "the reader's subscription stayed"
-        time.sleep(0.05)
+    wait_until_sync(lambda: cam.stats()["viewers"] == 0, 10, "the reader's subscription to end")
     with pytest.raises(StopIteration):
         next(frames)
 

@@ -6,23 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from .helpers import wait_until_sync
+from .playwright_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
 
 QUICKSTART = Path(__file__).parent.parent / "notebooks" / "01_quickstart.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop():
-    """Playwright's loop runs in this thread: pytest-jupyter must not make or close its own here."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup():
-    """No pytest-jupyter server runs in this module."""
-    yield
 
 
 def test_the_quickstart_plays_its_demo_cameras_in_jupyterlab(open_notebook, lab):

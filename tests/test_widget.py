@@ -10,21 +10,9 @@ import pytest
 
 from .browser import LabServer
 from .helpers import wait_until_sync
+from .playwright_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
 
 IDLE_TIMEOUT_S = 1.0
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop():
-    """Replaces pytest-jupyter's autouse loop fixture here: Playwright's loop is the running one in this
-    thread, and pytest-jupyter would pick it up and close it after each test."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup():
-    """pytest-jupyter's autouse cleanup of its in-process server: none runs in this module."""
-    yield
 
 
 @pytest.fixture(scope="module")
