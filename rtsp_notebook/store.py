@@ -1,5 +1,9 @@
 """The durable stream store: one SQLite file (WAL, mode 0600, versioned schema, soft delete).
 
+A deleted stream keeps its masked URL for history; its password leaves the disk: ``secure_delete`` zeroes
+the bytes SQLite frees, and a ``wal_checkpoint(TRUNCATE)`` after a delete or a URL change moves the zeroed
+pages into the database file and empties the WAL, where the old page versions were.
+
 ``StreamStore`` is the synchronous store: one connection guarded by a lock, every write in a
 ``BEGIN IMMEDIATE`` transaction, so several stores (a Jupyter server and a kernel, say) can share a file.
 ``AsyncStore`` runs the same calls on one dedicated worker thread so an event loop never waits on SQLite.
@@ -50,6 +54,7 @@ _APPLICATION_ID: Final = 0x52545350  # "RTSP"
 _COLUMNS: Final = "id, url, label, options, created_at, updated_at"
 
 # Ordered schema migrations: migration N moves ``PRAGMA user_version`` from N-1 to N, in one transaction.
+# ``mask_url(url)`` is ``sources.mask_url``, registered on every connection of the store.
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE TABLE streams (id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL, label TEXT NOT NULL, "
@@ -57,6 +62,8 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE UNIQUE INDEX streams_active_url ON streams (url) WHERE deleted_at IS NULL",
         f"PRAGMA application_id = {_APPLICATION_ID}",
     ),
+    # 2: streams deleted before scrubbing existed keep only their masked URL (the file is then vacuumed).
+    ("UPDATE streams SET url = mask_url(url) WHERE deleted_at IS NOT NULL",),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -277,6 +284,8 @@ class StreamStore:
                     log.warning("%s: WAL journal mode unavailable, using %s", self.path, mode)
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA secure_delete = ON")  # freed bytes (an old URL) are zeroed
+                conn.create_function("mask_url", 1, mask_url, deterministic=True)
                 self._schema_version = self._migrate(conn)
         except BaseException:
             conn.close()
@@ -285,6 +294,7 @@ class StreamStore:
         log.debug("stream store open at %s (schema version %d)", self.path, self._schema_version)
 
     def _migrate(self, conn: sqlite3.Connection) -> int:
+        start, scrub = self._check_version(conn), False
         for target, statements in enumerate(_MIGRATIONS, start=1):
             with _transaction(conn):
                 version = self._check_version(conn)  # again inside the lock: another process may have won
@@ -294,7 +304,25 @@ class StreamStore:
                     conn.execute(sql)
                 conn.execute(f"PRAGMA user_version = {target}")
             log.info("%s: migrated the stream database to schema version %d", self.path, target)
+            scrub = scrub or (target == 2 and start >= 1)
+        if scrub:
+            # Pages freed before secure_delete was on may still hold old URLs: rebuild the file once.
+            try:
+                conn.execute("VACUUM")
+            except sqlite3.OperationalError as exc:  # busy: the masked rows are written, free pages wait
+                log.warning("%s: could not vacuum the stream database: %s", self.path, exc)
+            self._checkpoint(conn)
         return self._check_version(conn)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Copy the WAL into the database file and truncate it: old page versions (old URLs) leave the disk.
+
+        Waits (busy timeout) for other connections' reads to end; a reader that holds on past that leaves
+        the WAL to the next checkpoint, with a warning.
+        """
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("%s: a reader held the WAL; it is emptied at the next delete or close", self.path)
 
     def _check_version(self, conn: sqlite3.Connection) -> int:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -417,20 +445,26 @@ class StreamStore:
                 "UPDATE streams SET url = ?, label = ?, options = ?, updated_at = ? WHERE id = ?",
                 (new_url, new_label, json.dumps(new_options), _iso(now), stream_id),
             )
+        if new_url != current.url:
+            with self._use("scrub the old URL") as conn:
+                self._checkpoint(conn)
         log.debug("stream %s updated", stream_id)
         return StreamRecord(stream_id, new_url, new_label, new_options, current.created_at, now)
 
     def delete(self, stream_id: str) -> None:
-        """Soft delete: the row stays with ``deleted_at`` set and its URL is free again."""
+        """Soft delete: the row stays with ``deleted_at`` and its masked URL; the password leaves the disk."""
         stream_id = _check_id(stream_id)
         stamp = _iso(_now())
         with self._use("delete a stream", write=True) as conn:
             cursor = conn.execute(
-                "UPDATE streams SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+                "UPDATE streams SET url = mask_url(url), deleted_at = ?, updated_at = ? "
+                "WHERE id = ? AND deleted_at IS NULL",
                 (stamp, stamp, stream_id),
             )
             if cursor.rowcount == 0:
                 raise StreamNotFoundError(f"no stream with id {stream_id!r}")
+        with self._use("scrub a deleted stream") as conn:
+            self._checkpoint(conn)
         log.debug("stream %s deleted", stream_id)
 
     def close(self) -> None:

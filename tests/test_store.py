@@ -120,7 +120,7 @@ def test_delete_is_soft_and_frees_the_url(store: StreamStore, db: Path) -> None:
 
     with raw(db) as conn:
         row = conn.execute("SELECT url, label, deleted_at FROM streams WHERE id = ?", (door.id,)).fetchone()
-    assert row[0] == door.url and row[1] == "Door"
+    assert row[0] == door.masked_url and row[1] == "Door"
     assert datetime.fromisoformat(row[2]).tzinfo is not None
 
     again = store.add(DOOR, label="Door")
@@ -295,6 +295,95 @@ def test_repr_and_public_hide_the_password(store: StreamStore) -> None:
         assert datetime.fromisoformat(public[key].replace("Z", "+00:00")) == getattr(door, key)
 
 
+FIRST_PW, SECOND_PW = "Wq7-first-Kp3", "Zx9-second-Lm4"  # distinctive: no other bytes on disk match them
+
+
+def files_holding(folder: Path, secrets: list[str]) -> list[str]:
+    """``file: secret`` for every file of ``folder`` whose raw bytes hold one of ``secrets``."""
+    return [
+        f"{path.name}: {secret}"
+        for path in sorted(folder.iterdir())
+        if path.is_file()
+        for secret in secrets
+        if secret.encode() in path.read_bytes()
+    ]
+
+
+def test_delete_leaves_no_password_on_disk(db: Path) -> None:
+    """Issue 11: after DELETE no password of the stream is left in the .db, -wal or -shm/-journal files."""
+    first_url = f"rtsp://admin:{FIRST_PW}@door.example/stream1"
+    with StreamStore(db) as store, StreamStore(db) as other:  # a second process's store on the same file
+        door = store.add(first_url, label="Door")
+        yard = other.add(YARD, label="Yard")
+        assert files_holding(db.parent, [FIRST_PW]) != []  # the scan sees a stored password
+        store.update(door.id, url=f"rtsp://admin:{SECOND_PW}@door.example/stream1", label="Door 2")
+        other.update(yard.id, label="Yard 2")
+        other.delete(door.id)
+
+        assert files_holding(db.parent, [FIRST_PW, SECOND_PW]) == []
+        assert files_holding(db.parent, ["yard-pw"]) != []  # the stream that stays keeps its URL
+        with raw(db) as conn:
+            row = conn.execute(
+                "SELECT url, label, deleted_at FROM streams WHERE id = ?", (door.id,)
+            ).fetchone()
+        assert row[0] == "rtsp://admin:***@door.example/stream1" and row[1] == "Door 2" and row[2]
+        assert store.list() == other.list() == [store.get(yard.id)]
+        again = store.add(first_url)  # the URL is free again
+        store.delete(again.id)
+    assert files_holding(db.parent, [FIRST_PW, SECOND_PW]) == []
+
+
+def test_update_of_the_url_leaves_no_old_password_on_disk(store: StreamStore, db: Path) -> None:
+    door = store.add(f"rtsp://admin:{FIRST_PW}@door.example/stream1")
+    store.update(door.id, url=f"rtsp://admin:{SECOND_PW}@door.example/stream1")
+    assert files_holding(db.parent, [FIRST_PW]) == []
+    assert files_holding(db.parent, [SECOND_PW]) != []
+
+
+def test_opening_an_older_database_scrubs_its_deleted_streams(db: Path) -> None:
+    """A version 1 database (before scrubbing): deleted streams hold passwords in rows and in free pages."""
+    db.touch(mode=0o600)
+    stamp = "2025-01-01T00:00:00.000000+00:00"
+    long_path = "/" + "x" * 1500  # long URLs fill pages; shortening them frees pages that keep the bytes
+    with raw(db) as conn:
+        conn.execute("PRAGMA secure_delete = OFF")  # SQLite's default build: freed bytes stay
+        conn.execute("PRAGMA journal_mode = WAL")
+        for sql in store_module._MIGRATIONS[0]:
+            conn.execute(sql)
+        conn.execute("PRAGMA user_version = 1")
+        conn.executemany(
+            "INSERT INTO streams VALUES (?, ?, 'Door', '{}', ?, ?, NULL)",
+            [
+                (f"d{n}", f"rtsp://admin:{FIRST_PW}@door{n}.example{long_path}", stamp, stamp)
+                for n in range(30)
+            ],
+        )
+        conn.execute("INSERT INTO streams VALUES ('yard', ?, 'Yard', '{}', ?, ?, NULL)", (YARD, stamp, stamp))
+        conn.commit()
+        conn.execute(
+            "UPDATE streams SET url = 'rtsp://admin:' || ? || '@' || id || '.example/s', deleted_at = ? "
+            "WHERE id != 'yard'",
+            (SECOND_PW, stamp),
+        )
+        conn.commit()
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    assert files_holding(db.parent, [FIRST_PW, SECOND_PW]) == [
+        f"streams.db: {FIRST_PW}",
+        f"streams.db: {SECOND_PW}",
+    ]
+
+    with StreamStore(db) as opened:
+        assert opened.schema_version == store_module.SCHEMA_VERSION
+        assert [record.id for record in opened.list()] == ["yard"]
+        assert opened.get("yard").url == YARD
+        assert files_holding(db.parent, [FIRST_PW, SECOND_PW]) == []
+    with raw(db) as conn:
+        assert conn.execute("SELECT url FROM streams WHERE id = 'd7'").fetchone() == (
+            "rtsp://admin:***@d7.example/s",
+        )
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+
+
 def test_store_errors_wrap_sqlite_and_hold_no_url(store: StreamStore, db: Path) -> None:
     store.add(YARD)
     assert store._conn is not None
@@ -372,7 +461,7 @@ def test_connection_settings(store: StreamStore, db: Path) -> None:
 
 
 def test_schema_version_is_the_latest(store: StreamStore) -> None:
-    assert store.schema_version == store_module.SCHEMA_VERSION == len(store_module._MIGRATIONS) == 1
+    assert store.schema_version == store_module.SCHEMA_VERSION == len(store_module._MIGRATIONS) == 2
 
 
 def test_migrates_an_empty_version_0_file(db: Path) -> None:
@@ -380,10 +469,10 @@ def test_migrates_an_empty_version_0_file(db: Path) -> None:
     with raw(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     with StreamStore(db) as opened:
-        assert opened.schema_version == 1
+        assert opened.schema_version == store_module.SCHEMA_VERSION
         door = opened.add(DOOR)
     with raw(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert conn.execute("SELECT id FROM streams").fetchall() == [(door.id,)]
     assert {"streams", "streams_active_url"} <= names
@@ -396,7 +485,7 @@ def test_refuses_a_newer_schema(db: Path) -> None:
     with pytest.raises(StoreError) as info:
         StreamStore(db)
     assert str(info.value) == (
-        f"the stream database at {db} has schema version 99, newer than this rtsp-notebook knows (1); "
+        f"the stream database at {db} has schema version 99, newer than this rtsp-notebook knows (2); "
         "upgrade rtsp-notebook to use it"
     )
     assert db.read_bytes() == before
@@ -490,7 +579,7 @@ async def test_async_store_runs_off_the_event_loop(db: Path) -> None:
         assert await astore.list() == []
         with pytest.raises(StreamNotFoundError):
             await astore.get(door.id)
-        assert astore.schema_version == 1
+        assert astore.schema_version == store_module.SCHEMA_VERSION
     assert len(inner.threads) == 1
     assert threading.get_ident() not in inner.threads
     await astore.aclose()  # idempotent
