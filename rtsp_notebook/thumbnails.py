@@ -13,6 +13,8 @@
 
 ``width`` is 32 to 1920 px, aspect kept, never scaled up: a larger width (or ``None``) gives the
 frame's own size; frames are at most 1920 wide. Pillow runs in worker threads, never on the loop.
+Everything kept is keyed by stream id; the URL a picture came from is kept only as a keyed digest
+(``origin``), so no cache, key or repr ever holds a URL or its password.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import io
 import logging
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,7 +117,7 @@ class _Frame:
     captured_at: float
     mono: float  # time.monotonic() of captured_at, for the ttl
     source: Literal["live", "probe"]
-    origin: tuple[str, str]  # (url, transport) it came from: a changed URL never shows an old picture
+    origin: str  # digest of the (url, transport) it came from: a changed URL never shows an old picture
     key: bytes = b""  # digest of the relay keyframe it was decoded from
 
 
@@ -146,7 +149,8 @@ class ThumbnailService:
         )
         self._bytes = 0
         self._frames: collections.OrderedDict[str, _Frame] = collections.OrderedDict()
-        self._failures: dict[str, tuple[float, tuple[str, str], SourceError]] = {}
+        self._failures: dict[str, tuple[float, str, SourceError]] = {}
+        self._origin_key = secrets.token_bytes(16)  # origins compare within this service only
         self._grabs: dict[str, asyncio.Task[_Grabbed]] = {}
         self._tasks: set[asyncio.Task[_Grabbed]] = set()
         self._slots = asyncio.Semaphore(max_grabs)
@@ -162,7 +166,7 @@ class ThumbnailService:
         if self._closed:
             raise RuntimeError("the thumbnail service is closed")
         record = await self.engine.store.get(stream_id)
-        origin = (record.url, str(record.options.get("transport", "tcp")))
+        origin = self._origin(record)
         last = self._frames.get(stream_id)
         if last is not None and last.origin != origin:
             self.forget(stream_id)  # the URL changed: its pictures are of another camera
@@ -189,8 +193,13 @@ class ThumbnailService:
             return await self._answer(stream_id, (last, None), width, "cache", stale=True)
         return await self._answer(stream_id, grabbed, width, grabbed[0].source)
 
+    def _origin(self, record: StreamRecord) -> str:
+        """A keyed digest of the stream's URL and transport: equal while neither changes."""
+        text = f"{record.url}\0{_transport(record)}".encode()
+        return hashlib.blake2b(text, key=self._origin_key, digest_size=16).hexdigest()
+
     # -- grabbing -------------------------------------------------------------------------------
-    def _recent_failure(self, stream_id: str, origin: tuple[str, str], now: float) -> SourceError | None:
+    def _recent_failure(self, stream_id: str, origin: str, now: float) -> SourceError | None:
         """The error of the camera's last grab, if it failed within ``ttl`` and no relay plays now."""
         failed = self._failures.get(stream_id)
         if failed is None or failed[1] != origin or now - failed[0] >= self.ttl:
@@ -205,7 +214,7 @@ class ThumbnailService:
                 return relay.last_keyframe, relay.last_keyframe_at or time.time()
         return None
 
-    async def _grab(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
+    async def _grab(self, record: StreamRecord, origin: str) -> _Grabbed:
         """One grab per stream at a time: later requests wait for the running one."""
         task = self._grabs.get(record.id)
         if task is None:
@@ -225,7 +234,7 @@ class ThumbnailService:
         if not task.cancelled():
             task.exception()  # retrieved here: every waiter may have gone
 
-    async def _run_grab(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
+    async def _run_grab(self, record: StreamRecord, origin: str) -> _Grabbed:
         live = self._live_keyframe(record.id)
         result: _Grabbed | None = None
         if live:
@@ -248,9 +257,7 @@ class ThumbnailService:
                 self._frames.popitem(last=False)
         return result
 
-    async def _decode_live(
-        self, stream_id: str, live: tuple[bytes, float], origin: tuple[str, str]
-    ) -> _Grabbed:
+    async def _decode_live(self, stream_id: str, live: tuple[bytes, float], origin: str) -> _Grabbed:
         ts, arrived = live
         key = hashlib.blake2b(ts, digest_size=16).digest()
         last = self._frames.get(stream_id)
@@ -259,9 +266,9 @@ class ThumbnailService:
         ppm = await decode_keyframe_ppm(self.engine.ffmpeg.path, ts, timeout=self.grab_timeout)
         return await self._ingest(ppm, "live", origin, key, captured_at=arrived)
 
-    async def _probe(self, record: StreamRecord, origin: tuple[str, str]) -> _Grabbed:
+    async def _probe(self, record: StreamRecord, origin: str) -> _Grabbed:
         source = parse_source(record.url)
-        argv = snapshot_argv(self.engine.ffmpeg.path, source, origin[1])
+        argv = snapshot_argv(self.engine.ffmpeg.path, source, _transport(record))
         async with self._slots:
             try:
                 proc = await FFmpegProcess.spawn(argv, name=f"thumbnail {record.id}", secrets=source.secrets)
@@ -291,7 +298,7 @@ class ThumbnailService:
         self,
         ppm: bytes,
         source: Literal["live", "probe"],
-        origin: tuple[str, str],
+        origin: str,
         key: bytes = b"",
         captured_at: float | None = None,
     ) -> _Grabbed:
@@ -358,6 +365,10 @@ class ThumbnailService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.clear()
+
+
+def _transport(record: StreamRecord) -> str:
+    return str(record.options.get("transport", "tcp"))
 
 
 # -- Pillow, in worker threads --------------------------------------------------------------------

@@ -22,7 +22,13 @@ import pytest
 from PIL import Image
 
 from rtsp_notebook.engine import Engine
-from rtsp_notebook.errors import InvalidInputError, SourceTimeoutError, StreamNotFoundError, UnreachableError
+from rtsp_notebook.errors import (
+    AuthError,
+    InvalidInputError,
+    SourceTimeoutError,
+    StreamNotFoundError,
+    UnreachableError,
+)
 from rtsp_notebook.events import EventKind
 from rtsp_notebook.process import FFmpegProcess, live_processes
 from rtsp_notebook.thumbnails import Thumbnail, ThumbnailService
@@ -265,6 +271,22 @@ async def test_a_changed_url_never_shows_the_old_picture(camera, tmp_path):
         with Image.open(io.BytesIO(thumb.jpeg)) as image:
             r, g, b = image.convert("RGB").getpixel((160, 120))
         assert max(r, g, b) < 16, "FFmpeg's color source is black by default"
+
+
+async def test_no_cache_key_or_entry_holds_the_password(camera_factory, tmp_path):
+    """Issue 11: the cache is keyed by stream id; the URL it came from is kept as a keyed digest."""
+    password, wrong = "Thumb-Pw-8Kq2", "Wrong-Pw-3Zr7"
+    camera = camera_factory(user="alice", password=password)
+    async with service_for(tmp_path) as (engine, service):
+        stream = await engine.add_stream(camera.url)
+        await service.get(stream.id, width=64)
+        refused = await engine.add_stream(camera.url_with("alice", wrong))
+        with pytest.raises(AuthError):
+            await service.get(refused.id)  # a remembered failure is kept too
+        kept = repr(vars(service)) + repr(list(service._cache)) + repr(list(service._frames.values()))
+        assert stream.id in kept and refused.id in kept
+        assert password not in kept and wrong not in kept
+        assert "alice" not in kept, "no URL at all, masked or not"
 
 
 async def test_unknown_streams_and_the_cache_bound(tmp_path):
