@@ -97,7 +97,9 @@ class RtspNotebookApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop every grab, relay and FFmpeg (the server calls this on shutdown)."""
         relays = len(self.engine.relays)
-        metrics.unregister(self._metrics)
-        await self.thumbnails.close()
-        await self.engine.close()
+        try:
+            metrics.unregister(self._metrics)
+            await self.thumbnails.close()
+        finally:
+            await self.engine.close()  # every relay and FFmpeg, then the store, even after an error above
         self.log.info("rtsp-notebook: stopped %d relays and their FFmpeg processes", relays)

@@ -1,4 +1,4 @@
-"""``timeout``: a deadline for awaits that never swallows a cancellation.
+"""``timeout``: a deadline for awaits that never swallows a cancellation; ``cancel_and_wait``.
 
 ``asyncio.wait_for`` before Python 3.12 can lose a ``cancel()`` that arrives just as the awaited
 operation finishes (CPython gh-86296): a relay being stopped would then keep running. On 3.11+
@@ -11,7 +11,21 @@ import asyncio
 import sys
 from types import TracebackType
 
-__all__ = ["timeout"]
+__all__ = ["cancel_and_wait", "timeout"]
+
+
+async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
+    """Cancel ``task`` and wait until it has finished.
+
+    Unlike ``task.cancel(); with suppress(CancelledError): await task``, a cancellation of the *caller*
+    while it waits is not swallowed: it propagates (the task goes on being cancelled). The task's own
+    outcome is not raised here: its owner records errors where they happen.
+    """
+    if task is None or task.done():
+        return
+    task.cancel()
+    await asyncio.wait({task})
+
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout

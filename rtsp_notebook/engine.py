@@ -4,6 +4,12 @@ The server extension and the in-process Python API both drive an ``Engine``: it 
 the store (off the event loop), keeps at most one relay per (stream, profile), enforces the relay and
 viewer limits, restarts relays when a URL changes, ends them when a stream is removed, keeps an event
 log, and stops every FFmpeg on :meth:`close`.
+
+``max_relays`` counts relays that hold an FFmpeg. When a new relay is needed at the limit, a relay that
+nobody watches (its viewers all paused, or none left, and no keep-alive) gives its place up at once; only
+when every running relay is watched is the new one refused with ``LIMIT``, and :meth:`capacity_changed`
+lets a refused viewer wait for a place. The transport ``auto`` tries TCP, then UDP after an RTSP 461, and
+remembers per stream what worked.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from .errors import LimitError
 from .events import RelayEvent, RelayState
-from .ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv
+from .ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv, transport_order
 from .relay import Relay, RelayConfig
 from .sources import parse_source
 from .stats import RelayStats
@@ -45,6 +51,7 @@ class EngineConfig:
     relay: RelayConfig = field(default_factory=RelayConfig)
     max_relays: int = 16  # FFmpeg processes at once
     max_viewers: int = 64  # subscriptions per stream, over its profiles
+    max_probes: int = 4  # probes (one FFmpeg each) at once; more wait for a place
     event_log: int = 1000  # events kept for ``events()``
 
 
@@ -59,6 +66,9 @@ class Engine:
         self._stopping: set[asyncio.Task[None]] = set()
         self._events: collections.deque[RelayEvent] = collections.deque(maxlen=self.config.event_log)
         self._closed = False
+        self._transports: dict[str, str] = {}  # stream id -> the transport that worked ("auto" streams)
+        self._capacity = asyncio.Event()  # replaced after each wake-up: see capacity_changed()
+        self.probe_slots = asyncio.Semaphore(self.config.max_probes)
 
     @classmethod
     async def open(
@@ -89,6 +99,35 @@ class Engine:
     def relay(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Relay | None:
         return self._relays.get((stream_id, Profile.parse(profile)))
 
+    @property
+    def running_relays(self) -> int:
+        """Relays that hold an FFmpeg (the ones ``max_relays`` counts)."""
+        return sum(1 for relay in self._relays.values() if relay.running)
+
+    async def capacity_changed(self) -> None:
+        """Wait until a relay or a viewer may have freed a place (then try again: it may be taken)."""
+        await self._capacity.wait()
+
+    def _notify_capacity(self, _relay: Relay | None = None) -> None:
+        event, self._capacity = self._capacity, asyncio.Event()
+        event.set()
+
+    def _make_room(self) -> bool:
+        """At ``max_relays``: stop the relay nobody watches that was watched least recently; False if
+        every running relay is watched."""
+        idle = [r for r in self._relays.values() if r.running and not r.needed]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda r: r.last_frame_at or 0.0)
+        log.info("relay limit reached: stopping %s, which nobody watches, to make room", victim.name)
+        if victim.subscriptions:
+            task = asyncio.get_running_loop().create_task(victim.sleep(), name=f"sleep {victim.name}")
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        else:
+            self._forget(victim)
+        return True
+
     async def subscribe(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Subscription:
         """Subscribe to a stream's relay for ``profile``, starting it if needed."""
         prof = Profile.parse(profile)
@@ -101,18 +140,46 @@ class Engine:
             raise LimitError(f"this stream already has {viewers} viewers, the most allowed")
         return self._relay_for(record, prof).subscribe()
 
+    def _check_room(self, relay: Relay | None) -> None:
+        """Raise LIMIT if starting ``relay`` (None: a new one) would pass ``max_relays``."""
+        if relay is not None and relay.running:
+            return
+        limit = self.config.max_relays
+        if self.running_relays < limit or self._make_room():
+            return
+        raise LimitError(
+            f"{limit} cameras are playing, the most this server runs at once (max_relays): waiting for "
+            "one to stop. Pause or close a tile, or raise RtspNotebookApp.max_relays"
+        )
+
+    def transport_for(self, record: StreamRecord) -> str:
+        """The transport a one-shot FFmpeg (a thumbnail grab) should use for this stream now."""
+        option = str(record.options.get("transport", "auto"))
+        return transport_order(option, self._transports.get(record.id))[0]
+
+    def _argvs(self, record: StreamRecord, profile: Profile) -> tuple[list[str], list[str] | None]:
+        """The relay's argv, and its fallback over the other transport (transport ``auto``)."""
+        source = parse_source(record.url)
+        option = str(record.options.get("transport", "auto"))
+        first, fallback = transport_order(option, self._transports.get(record.id))
+        argv = relay_argv(self.ffmpeg.path, source, profile, transport=first)
+        other = relay_argv(self.ffmpeg.path, source, profile, transport=fallback) if fallback else None
+        return argv, other
+
+    def _remember_transport(self, relay: Relay) -> None:
+        """The relay switched transport after the camera refused one: its other relays start with this."""
+        if "-rtsp_transport" in relay.argv:
+            transport = relay.argv[relay.argv.index("-rtsp_transport") + 1]
+            self._transports[relay.stream_id] = transport
+            log.info("stream %s: the camera refused TCP; its relays use %s", relay.stream_id, transport)
+
     def _relay_for(self, record: StreamRecord, profile: Profile) -> Relay:
         key = (record.id, profile)
         relay = self._relays.get(key)
+        self._check_room(relay)
         if relay is None:
-            if len(self._relays) >= self.config.max_relays:
-                raise LimitError(
-                    f"{len(self._relays)} relays are running, the most allowed: stop one or raise the limit"
-                )
             source = parse_source(record.url)
-            argv = relay_argv(
-                self.ffmpeg.path, source, profile, transport=record.options.get("transport", "tcp")
-            )
+            argv, fallback = self._argvs(record, profile)
             log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
             relay = Relay(
                 record.id,
@@ -121,11 +188,29 @@ class Engine:
                 secrets=source.secrets,
                 config=self.config.relay,
                 keep_alive=bool(record.options.get("keep_alive")) and profile is Profile.GRID,
-                on_event=self._events.append,
+                on_event=self._on_event,
                 on_idle=self._forget,
+                on_demand=self._notify_capacity,
+                on_wake=self._wake,
+                fallback_argv=fallback,
+                on_fallback=self._remember_transport,
             )
             self._relays[key] = relay
         return relay
+
+    def _wake(self, relay: Relay) -> None:
+        """A paused viewer resumes a stopped relay: make room for it if the limit is reached."""
+        if self.running_relays >= self.config.max_relays and not self._make_room():
+            log.warning(
+                "%s resumes over max_relays (%d): every other running relay is watched",
+                relay.name,
+                self.config.max_relays,
+            )
+
+    def _on_event(self, event: RelayEvent) -> None:
+        self._events.append(event)
+        if event.state in (RelayState.IDLE, RelayState.STOPPED):
+            self._notify_capacity()
 
     def _keep_alive(self, record: StreamRecord) -> None:
         if record.options.get("keep_alive") and not self._closed:
@@ -142,6 +227,7 @@ class Engine:
         task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+        self._notify_capacity()
 
     def _stream_relays(self, stream_id: str) -> list[Relay]:
         return [r for (sid, _), r in self._relays.items() if sid == stream_id]
@@ -167,11 +253,10 @@ class Engine:
         record = await self.store.update(stream_id, url=url, label=label, options=options)
         transport = record.options.get("transport")
         if record.url != before.url or transport != before.options.get("transport"):
+            self._transports.pop(stream_id, None)  # a new camera or a new choice: try again from TCP
             source = parse_source(record.url)
             for relay in self._stream_relays(stream_id):
-                argv = relay_argv(
-                    self.ffmpeg.path, source, Profile(relay.profile), transport=transport or "tcp"
-                )
+                argv, relay.fallback_argv = self._argvs(record, Profile(relay.profile))
                 await relay.restart(argv, source.secrets)
         keep = bool(record.options.get("keep_alive"))
         for relay in self._stream_relays(stream_id):
@@ -185,9 +270,14 @@ class Engine:
     async def remove_stream(self, stream_id: str) -> None:
         """Soft-delete a stream; its relays stop and their viewers get ``ended``."""
         await self.store.delete(stream_id)
-        for relay in self._stream_relays(stream_id):
+        self._transports.pop(stream_id, None)
+        relays = self._stream_relays(stream_id)
+        for relay in relays:
             self._relays.pop((relay.stream_id, Profile(relay.profile)), None)
-            await relay.stop("ended", ended=True)
+        try:
+            await asyncio.gather(*(relay.stop("ended", ended=True) for relay in relays))
+        finally:
+            self._notify_capacity()
 
     def stream_state(self, stream_id: str) -> tuple[RelayState, int, str | None]:
         """(state, viewers, last error message) of a stream over its relays; idle without one."""
@@ -236,11 +326,19 @@ class Engine:
             raise RuntimeError("the engine is closed")
 
     async def close(self) -> None:
-        """Stop every relay and its FFmpeg, then close the store (idempotent)."""
+        """Stop every relay and its FFmpeg, then close the store (idempotent); the store is closed even
+        when a relay fails to stop, and every failure is logged."""
         self._closed = True
         relays, self._relays = list(self._relays.values()), {}
-        await asyncio.gather(*(r.stop("server shutting down") for r in relays), *self._stopping)
-        await self.store.aclose()
+        try:
+            results = await asyncio.gather(
+                *(r.stop("server shutting down") for r in relays), *self._stopping, return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, Exception):
+                    log.error("stopping a relay failed: %r", result)
+        finally:
+            await self.store.aclose()
 
     async def __aenter__(self) -> Engine:
         return self

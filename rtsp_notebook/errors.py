@@ -15,12 +15,17 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
     ├── StoreError                    STORE            (the database cannot be used)
     ├── FFmpegNotFoundError           FFMPEG_MISSING
     ├── ProbeFailedError              the camera's code (add with probe=True could not read it)
+    ├── ServerUnavailableError        SERVER_UNAVAILABLE (no Jupyter server answers: connection failed)
+    │   └── ExtensionMissingError     EXTENSION_MISSING  (the server answers, without rtsp-notebook: 404)
+    ├── ServerPermissionError         FORBIDDEN        (the Jupyter server refused the token: 401/403)
+    ├── ServerError                   SERVER_ERROR     (the Jupyter server failed: HTTP 5xx)
     └── SourceError                   (the camera or FFmpeg failed)
         ├── AuthError                 AUTH
         ├── CameraNotFoundError       NOT_FOUND        (the camera answered 404)
         ├── UnreachableError          UNREACHABLE
         ├── SourceTimeoutError        TIMEOUT          (no data before a deadline: start or stall)
         ├── UnsupportedError          UNSUPPORTED
+        │   └── TransportRefusedError     UNSUPPORTED      (RTSP 461: try the other transport)
         └── FFmpegExitError           FFMPEG_EXIT
 
 Every transport (the REST API, the widget's comm) answers an error with the HTTP status of
@@ -33,6 +38,7 @@ __all__ = [
     "AuthError",
     "CameraNotFoundError",
     "ConflictError",
+    "ExtensionMissingError",
     "FFmpegExitError",
     "FFmpegNotFoundError",
     "InvalidInputError",
@@ -40,10 +46,14 @@ __all__ = [
     "LimitError",
     "ProbeFailedError",
     "RtspNotebookError",
+    "ServerError",
+    "ServerPermissionError",
+    "ServerUnavailableError",
     "SourceError",
     "SourceTimeoutError",
     "StoreError",
     "StreamNotFoundError",
+    "TransportRefusedError",
     "UnreachableError",
     "UnsupportedError",
     "source_error_for_code",
@@ -96,6 +106,32 @@ class FFmpegNotFoundError(RtspNotebookError):
     code = "FFMPEG_MISSING"
 
 
+class ServerUnavailableError(RtspNotebookError):
+    """No Jupyter server with the rtsp-notebook extension could be reached (``rn.connect()``)."""
+
+    code = "SERVER_UNAVAILABLE"
+
+
+class ExtensionMissingError(ServerUnavailableError):
+    """The Jupyter server answers, but not its ``rtsp/api/`` routes (HTTP 404): the extension is not
+    installed in the server's environment, or not enabled."""
+
+    code = "EXTENSION_MISSING"
+
+
+class ServerPermissionError(RtspNotebookError):
+    """The Jupyter server refused the request (HTTP 401/403): a missing or wrong token. Not the
+    camera's ``AUTH``, which is about the camera's own user and password."""
+
+    code = "FORBIDDEN"
+
+
+class ServerError(RtspNotebookError):
+    """The Jupyter server failed on a request (HTTP 5xx without a camera error code)."""
+
+    code = "SERVER_ERROR"
+
+
 class SourceError(RtspNotebookError):
     """The camera or its FFmpeg process failed; ``message`` is masked, ``detail`` is masked stderr."""
 
@@ -124,6 +160,11 @@ class SourceTimeoutError(SourceError):
 
 class UnsupportedError(SourceError):
     code = "UNSUPPORTED"
+
+
+class TransportRefusedError(UnsupportedError):
+    """The camera refused the RTP transport FFmpeg asked for (RTSP 461 Unsupported transport), e.g. TCP
+    on a camera that only streams over UDP; with transport ``auto`` the relay then tries UDP."""
 
 
 class FFmpegExitError(SourceError):
@@ -165,6 +206,9 @@ _STATUS: list[tuple[type[RtspNotebookError], int]] = [
     (ConflictError, 409),
     (LimitError, 429),
     (SourceError, 503),
+    (ServerPermissionError, 403),
+    (ServerUnavailableError, 503),
+    (ServerError, 502),
 ]
 
 

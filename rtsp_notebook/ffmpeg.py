@@ -39,6 +39,7 @@ __all__ = [
     "input_args",
     "relay_argv",
     "snapshot_argv",
+    "transport_order",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def input_args(source: Source, transport: str = "tcp") -> list[str]:
         width, height = source.demo_size
         graph = f"{source.pattern}=size={width}x{height}:rate={source.demo_fps}"
         return ["-re", "-f", "lavfi", "-i", graph]
-    if transport not in ("tcp", "udp"):
+    if transport not in ("tcp", "udp"):  # "auto" is resolved by the caller: see transport_order()
         raise ValueError(f"unknown transport {transport!r}: use tcp or udp")
     return [
         "-rtsp_transport", transport,
@@ -161,6 +162,21 @@ def input_args(source: Source, transport: str = "tcp") -> list[str]:
         "-protocol_whitelist", _PROTOCOLS[(source.scheme, transport)],
         "-i", source.url,
     ]  # fmt: skip
+
+
+def transport_order(option: str, remembered: str | None = None) -> tuple[str, str | None]:
+    """(transport to try first, fallback after RTSP 461 or None) for a stream's ``transport`` option.
+
+    ``auto``: TCP first (it crosses NAT and firewalls, and loses nothing), UDP when the camera refuses TCP;
+    or what worked last time for this stream (``remembered``), with the other as its fallback.
+    ``tcp`` / ``udp`` force one transport, with no fallback.
+    """
+    if option in ("tcp", "udp"):
+        return option, None
+    if option != "auto":
+        raise ValueError(f"unknown transport {option!r}: use auto, tcp or udp")
+    first = remembered if remembered in ("tcp", "udp") else "tcp"
+    return first, "udp" if first == "tcp" else "tcp"
 
 
 def _video_filter(spec: ProfileSpec) -> str:
@@ -190,13 +206,18 @@ def output_args(profile: Profile) -> list[str]:
     ]  # fmt: skip
 
 
-def base_args(ffmpeg: str) -> list[str]:
-    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
+def base_args(ffmpeg: str, loglevel: str = "warning") -> list[str]:
+    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel]
 
 
 def relay_argv(ffmpeg: str, source: Source, profile: Profile, *, transport: str = "tcp") -> list[str]:
-    """The argv of a relay's FFmpeg: ``source`` to MPEG-1 in MPEG-TS on stdout for ``profile``."""
-    return [*base_args(ffmpeg), *input_args(source, transport), *output_args(profile)]
+    """The argv of a relay's FFmpeg: ``source`` to MPEG-1 in MPEG-TS on stdout for ``profile``.
+
+    Logged at ``info``: its few start-up lines (``Input #0``, ``Stream mapping:``) tell the relay that the
+    camera answered before the first picture, which waits for the camera's next keyframe (up to a GOP,
+    10 s on some cameras); ``-nostats`` keeps it quiet afterwards.
+    """
+    return [*base_args(ffmpeg, "info"), *input_args(source, transport), *output_args(profile)]
 
 
 def snapshot_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[str]:

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._compat import timeout as _timeout
-from .errors import SourceTimeoutError, UnsupportedError
-from .ffmpeg import input_args
+from .errors import SourceTimeoutError, TransportRefusedError, UnsupportedError
+from .ffmpeg import input_args, transport_order
 from .process import FFmpegProcess
 from .sources import Source
 
@@ -36,11 +36,14 @@ class ProbeResult:
         return asdict(self)
 
 
-def probe_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[str]:
-    """Read ``source`` until one video frame is decoded, and print the stream's description."""
+def probe_argv(ffmpeg: str, source: Source, transport: str = "tcp", *, decode: bool = False) -> list[str]:
+    """Open ``source`` and print the stream's description. Without ``decode`` FFmpeg stops as soon as
+    the input is open (``-t 0``): codec and size come from the camera's SDP (its SPS), with no wait for a
+    keyframe, which can be 10 s away; with ``decode`` it reads until one video frame is decoded."""
+    until = ["-frames:v", "1"] if decode else ["-t", "0"]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-        *input_args(source, transport), "-an", "-frames:v", "1", "-f", "null", "-",
+        *input_args(source, transport), "-an", *until, "-f", "null", "-",
     ]  # fmt: skip
 
 
@@ -57,21 +60,45 @@ def parse_probe(stderr: str) -> ProbeResult | None:
 
 
 async def probe(ffmpeg: str, source: Source, *, transport: str = "tcp", timeout: float = 5.0) -> ProbeResult:
-    """Connect to ``source`` within ``timeout`` seconds; raises the SourceError that explains a failure."""
-    argv = probe_argv(ffmpeg, source, transport)
+    """Connect to ``source`` within ``timeout`` seconds; raises the SourceError that explains a failure.
+
+    ``transport`` ``auto`` tries TCP, then UDP when the camera refuses TCP (RTSP 461). When the camera's
+    SDP does not give the picture size, one frame is decoded within what is left of ``timeout``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    order = transport_order(transport)
+    try:
+        result = await _probe_once(ffmpeg, source, order[0], deadline, decode=False)
+    except TransportRefusedError:
+        if order[1] is None:
+            raise
+        result = await _probe_once(ffmpeg, source, order[1], deadline, decode=False)
+        order = (order[1], None)
+    if result is None:
+        result = await _probe_once(ffmpeg, source, order[0], deadline, decode=True)
+    if result is None:
+        raise UnsupportedError("the source has no video stream FFmpeg can read")
+    return result
+
+
+async def _probe_once(
+    ffmpeg: str, source: Source, transport: str, deadline: float, *, decode: bool
+) -> ProbeResult | None:
+    argv = probe_argv(ffmpeg, source, transport, decode=decode)
     if source.scheme == "demo":
         argv.remove("-re")
+    timeout = max(0.1, deadline - asyncio.get_running_loop().time())
     proc = await FFmpegProcess.spawn(argv, name="probe", secrets=source.secrets)
     try:
         async with _timeout(timeout):
             await proc.wait()
     except asyncio.TimeoutError:
-        raise SourceTimeoutError(f"the camera sent no picture within {timeout:g} s") from None
+        what = "a picture" if decode else "an answer"
+        raise SourceTimeoutError(f"the camera sent {what} within the probe's time") from None
     finally:
         await proc.stop(0.5)
     result = parse_probe(proc.stderr_tail())
     if proc.returncode != 0:
         raise proc.error()
-    if result is None:
-        raise UnsupportedError("the source has no video stream FFmpeg can read", detail=proc.stderr_tail())
     return result

@@ -5,8 +5,9 @@ into a bounded buffer (FFmpeg blocks when nobody reads its stderr), and an idemp
 SIGTERM to the group, keep reading stdout (FFmpeg ignores SIGTERM while its stdout pipe is full),
 SIGKILL after a grace period, and always reap.
 
-If the owning Python process dies without stopping its children, each FFmpeg gets EPIPE on its
-next write to the closed stdout pipe and exits.
+On Linux each FFmpeg also asks the kernel for SIGKILL when the thread that started it ends
+(``PR_SET_PDEATHSIG``), so no FFmpeg outlives its owner, even one killed with SIGKILL, or one that never
+writes (a camera that has not sent its first keyframe yet would never meet the EPIPE of a closed pipe).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import re
 import signal
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 
 from ._compat import timeout as _timeout
 from .errors import (
@@ -27,6 +31,7 @@ from .errors import (
     FFmpegExitError,
     SourceError,
     SourceTimeoutError,
+    TransportRefusedError,
     UnreachableError,
     UnsupportedError,
 )
@@ -40,8 +45,15 @@ STDERR_LINES = 64
 STDERR_LINE_CHARS = 400
 READ_CHUNK = 1 << 16
 
-# The first pattern that matches FFmpeg's stderr decides the error; the message is for people.
+# Only the newest lines of stderr describe how FFmpeg ended: an old warning must not label a later failure.
+CLASSIFY_LINES = 8
+# FFmpeg's stderr lines that say its input is open: the camera answered (RTSP session up, stream probed).
+_OPENED_RE = re.compile(r"^(Input #0|Stream mapping:)")
+
+# The first pattern that matches the newest stderr lines decides the error; the message is for people.
 _RULES: list[tuple[re.Pattern[str], type[SourceError], str]] = [
+    (re.compile(r"\b461\b.*Unsupported transport|Unsupported transport", re.I), TransportRefusedError,
+     "the camera refused this RTP transport (RTSP 461 Unsupported transport): try transport 'udp'"),
     (re.compile(r"401 Unauthorized|Unauthorized|authori[sz]ation failed", re.I), AuthError,
      "the camera refused the user name or password (401 Unauthorized)"),
     (re.compile(r"403 Forbidden", re.I), AuthError, "the camera refused access (403 Forbidden)"),
@@ -82,13 +94,36 @@ def kill_all() -> int:
 
 
 def classify_stderr(stderr: str, returncode: int | None) -> SourceError:
-    """The error that FFmpeg's (already masked) stderr and exit status describe."""
+    """The error that FFmpeg's (already masked) stderr and exit status describe, read from its newest
+    ``CLASSIFY_LINES`` lines only."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    newest = "\n".join(lines[-CLASSIFY_LINES:])
     for pattern, cls, message in _RULES:
-        if pattern.search(stderr):
+        if pattern.search(newest):
             return cls(message, detail=stderr)
-    last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
+    last = lines[-1] if lines else ""
     status = "was killed" if returncode is not None and returncode < 0 else f"exited with code {returncode}"
     return FFmpegExitError(f"FFmpeg {status}" + (f": {last.strip()}" if last else ""), detail=stderr)
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when the thread that forked it ends."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:  # runs in the child between fork and exec: no locks, no allocation
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+    return preexec
+
+
+_PREEXEC = _parent_death_signal()
 
 
 class FFmpegProcess:
@@ -99,6 +134,7 @@ class FFmpegProcess:
         self.name = name
         self._secrets = tuple(secrets)
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self.opened = asyncio.Event()  # set once stderr says the input is open (with -loglevel info)
         self._stderr_task = asyncio.create_task(self._drain_stderr(), name=f"{name}:stderr")
         self._stop_task: asyncio.Task[int] | None = None
         assert proc.stdout is not None
@@ -116,6 +152,7 @@ class FFmpegProcess:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=READ_CHUNK * 4,
+            preexec_fn=_PREEXEC,
         )
         self = cls(proc, name, list(secrets))
         _LIVE.add(self)
@@ -196,6 +233,8 @@ class FFmpegProcess:
             if not line:
                 return
             text = mask_text(line.decode("utf-8", "replace").rstrip(), self._secrets)
+            if not self.opened.is_set() and _OPENED_RE.match(text):
+                self.opened.set()
             if text:
                 self._stderr.append(text[:STDERR_LINE_CHARS])
                 log.debug("%s: %s", self.name, text[:STDERR_LINE_CHARS])

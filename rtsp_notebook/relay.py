@@ -1,10 +1,14 @@
 """The relay: one FFmpeg per (stream, profile), fanned out to any number of subscriptions.
 
-A relay starts with its first subscriber and stops ``idle_timeout`` seconds after its last one left
-(never, with ``keep_alive``). It reads whole TS packets from FFmpeg, keeps a keyframe cache (PAT,
-PMT and everything since the latest I-frame) that every new or resuming subscriber gets first, and
-offers each segment to every subscription without waiting for any of them. When FFmpeg fails, exits
-or stalls, the relay starts it again with exponential backoff and jitter while its subscribers stay.
+A relay follows demand: it starts with its first subscriber, and ``idle_timeout`` seconds after its
+last *active* one paused or left it stops its FFmpeg (never, with ``keep_alive``). Paused subscribers
+stay attached to a stopped relay; the first to resume starts it again from cold. It reads whole TS
+packets from FFmpeg, keeps a keyframe cache (PAT, PMT and everything since the latest I-frame) that
+every new or resuming subscriber gets first, and offers each segment to every subscription without
+waiting for any of them. When FFmpeg fails, exits or stalls, or anything unexpected goes wrong in the
+relay itself, the relay records the error and starts FFmpeg again with exponential backoff and jitter
+while its subscribers stay. A camera that refuses RTP over TCP (RTSP 461) is tried at once over UDP
+when the relay has a fallback argv.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ._compat import cancel_and_wait
 from ._compat import timeout as _timeout
-from .errors import FFmpegExitError, SourceError
+from .errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
 from .events import EventKind, RelayEvent, RelayState
 from .mpegts import PacketAligner, Segment, TsAnalyzer, VideoInfo
-from .process import FFmpegProcess
+from .process import READ_CHUNK, FFmpegProcess
+from .sources import mask_text
 from .stats import RateMeter, RelayStats
 from .subscription import Subscription
 
@@ -38,8 +44,9 @@ _PERSISTENT = frozenset({"AUTH", "NOT_FOUND", "UNSUPPORTED"})
 class RelayConfig:
     """Every timing and size limit of a relay, with its default."""
 
-    idle_timeout: float = 10.0  # s without subscribers before FFmpeg is stopped
-    start_timeout: float = 10.0  # s for FFmpeg's first bytes
+    idle_timeout: float = 10.0  # s without active (unpaused) subscribers before FFmpeg is stopped
+    start_timeout: float = 10.0  # s for the camera to answer (FFmpeg opened its input) or first bytes
+    keyframe_timeout: float = 20.0  # s from the camera's answer to FFmpeg's first bytes (a 10 s GOP plays)
     stall_timeout: float = 5.0  # s without bytes once it played
     backoff_initial: float = 0.5  # s before the first retry
     backoff_max: float = 30.0  # s, the longest wait between retries
@@ -74,6 +81,10 @@ class Relay:
         keep_alive: bool = False,
         on_event: Callable[[RelayEvent], None] | None = None,
         on_idle: Callable[[Relay], None] | None = None,
+        on_demand: Callable[[Relay], None] | None = None,
+        on_wake: Callable[[Relay], None] | None = None,
+        fallback_argv: Sequence[str] | None = None,
+        on_fallback: Callable[[Relay], None] | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.profile = profile
@@ -83,6 +94,10 @@ class Relay:
         self.keep_alive = keep_alive
         self._on_event = on_event
         self._on_idle = on_idle
+        self._on_demand = on_demand  # told when the relay's FFmpeg may no longer be needed (capacity)
+        self._on_wake = on_wake  # told before a stopped relay starts again for a resuming viewer
+        self.fallback_argv = list(fallback_argv) if fallback_argv is not None else None  # UDP after a 461
+        self._on_fallback = on_fallback
         self.name = f"relay {stream_id}/{profile}"
         self.state = RelayState.IDLE
         self.subscriptions: set[Subscription] = set()
@@ -95,7 +110,11 @@ class Relay:
         self._psi = b""
         self._cache: list[bytes] = []
         self._cache_bytes = 0
-        self._last_keyframe = b""  # PSI + the latest whole I-frame's segment, for thumbnails
+        self._last_keyframe = b""  # PSI + the latest whole I-frame (maybe a little after it), for thumbnails
+        self._keyframe_parts: list[bytes] = []  # the I-frame being gathered: PSI, then its packets
+        self._keyframe_bytes = 0
+        self._keyframe_pid = -1  # the video PID, read from the I-frame's first packet
+        self._keyframe_started = 0.0  # epoch seconds when its first packet arrived
         self.last_keyframe_at: float | None = None  # epoch seconds when it arrived
         self._meter = RateMeter()
         self.restarts = 0
@@ -117,6 +136,7 @@ class Relay:
             self.config.stuck_timeout,
             self._unsubscribe,
             self._join_point,
+            self._activity,
         )
         self.subscriptions.add(sub)
         self._cancel_idle()
@@ -133,10 +153,47 @@ class Relay:
             self._gone_out += sub.bytes_out
             self._gone_dropped += sub.dropped_bytes
             self._gone_drops += sub.drops
-        if not self.subscriptions and not self.keep_alive and self.state is not RelayState.STOPPED:
+        self._check_demand()
+
+    def _activity(self, _sub: Subscription) -> None:
+        """A subscription paused or resumed."""
+        self._check_demand()
+
+    @property
+    def active_viewers(self) -> int:
+        """Subscriptions that want video now (not paused)."""
+        return sum(1 for sub in self.subscriptions if not sub.paused)
+
+    @property
+    def running(self) -> bool:
+        """Whether the relay holds (or is about to start) an FFmpeg and the camera's session."""
+        return self._task is not None
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped for good (the owner dropped it, or its stream was removed)."""
+        return self.state is RelayState.STOPPED
+
+    @property
+    def needed(self) -> bool:
+        """Whether anyone wants this relay's FFmpeg now (an active viewer, or keep-alive)."""
+        return self.keep_alive or self.active_viewers > 0
+
+    def _check_demand(self) -> None:
+        """Start for an active viewer; count down to a stop when nobody watches (paused viewers stay)."""
+        if self.state is RelayState.STOPPED:
+            return
+        if self.needed:
             self._cancel_idle()
+            if not self.running and self._on_wake is not None:
+                self._on_wake(self)
+            self.start()
+            return
+        if self._idle_handle is None and (self.running or not self.subscriptions):
             loop = asyncio.get_running_loop()
             self._idle_handle = loop.call_later(self.config.idle_timeout, self._idle)
+        if self._on_demand is not None:
+            self._on_demand(self)
 
     def _cancel_idle(self) -> None:
         if self._idle_handle is not None:
@@ -145,13 +202,37 @@ class Relay:
 
     def _idle(self) -> None:
         self._idle_handle = None
-        if self.subscriptions or self.keep_alive:
+        if self.needed or self.state is RelayState.STOPPED:
+            return
+        if self.subscriptions:  # all paused: free FFmpeg and the camera, keep the viewers
+            log.info("%s: every viewer paused for %g s; stopping FFmpeg", self.name, self.config.idle_timeout)
+            asyncio.get_running_loop().create_task(self.sleep(), name=f"sleep {self.name}")
             return
         log.info("%s: no viewers for %g s; stopping", self.name, self.config.idle_timeout)
         if self._on_idle is not None:
             self._on_idle(self)  # the owner forgets this relay, then stops it
         else:
             asyncio.get_running_loop().create_task(self.stop())
+
+    async def sleep(self) -> None:
+        """Stop FFmpeg (and the camera's session) but keep the subscriptions: the relay is ``idle`` until
+        a viewer resumes or joins, which starts it from cold. Does nothing while someone needs it."""
+        if self.needed or self.state is RelayState.STOPPED:
+            return
+        self._cancel_idle()
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
+        if self.needed or self.stopped:  # a viewer came back meanwhile, or the relay was stopped
+            self._check_demand()
+            return
+        self._cache, self._cache_bytes = [], 0
+        self.playing_since = None
+        self._set_state(RelayState.IDLE)
+        if self._on_demand is not None:
+            self._on_demand(self)
+        if not self.subscriptions:  # the last paused viewer left while FFmpeg stopped
+            self._check_demand()
 
     def warm_start(self) -> bytes:
         """PAT + PMT + everything since the latest I-frame, or nothing before the first I-frame."""
@@ -172,6 +253,11 @@ class Relay:
         if self._task is None and self.state is not RelayState.STOPPED:
             self.started_at = time.time()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+            self._task.add_done_callback(self._run_ended)
+
+    def _run_ended(self, task: asyncio.Task[None]) -> None:
+        if self._task is task:
+            self._task = None
 
     async def stop(self, reason: str = "stopped", *, ended: bool = False) -> None:
         """Stop FFmpeg and close every subscription (idempotent). ``ended``: the stream was removed."""
@@ -183,12 +269,11 @@ class Relay:
         for sub in list(self.subscriptions):
             sub.close(reason)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.process is not None:
-            await self.process.stop(self.config.kill_grace)
+        try:
+            await cancel_and_wait(task)
+        finally:
+            if self.process is not None:
+                await self.process.stop(self.config.kill_grace)
 
     def retry_now(self) -> None:
         """Cut a backoff wait short: the next attempt starts at once."""
@@ -201,18 +286,23 @@ class Relay:
         if secrets is not None:
             self.secrets = tuple(secrets)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.state is not RelayState.STOPPED and (self.subscriptions or self.keep_alive):
+        await cancel_and_wait(task)
+        if self.state is not RelayState.STOPPED and self.needed:
             self.start()
 
     async def _run(self) -> None:
         attempt = 0
         try:
             while True:
-                played_for = await self._run_once(attempt)
+                try:
+                    played_for = await self._run_once(attempt)
+                except Exception as exc:  # a bug must not leave a "playing" relay without FFmpeg
+                    log.exception("%s: unexpected error in the relay; restarting", self.name)
+                    played_for = 0.0
+                    text = mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
+                    self._fail(FFmpegExitError(f"the relay failed unexpectedly ({text}); restarting"))
+                if self._switch_transport():
+                    continue  # the camera refused TCP: try its fallback (UDP) at once
                 if played_for >= self.config.stable_after:
                     attempt = 0
                 attempt += 1
@@ -228,8 +318,8 @@ class Relay:
                 self.restarts += 1
                 self._emit(self._event(EventKind.RESTART, attempt=attempt))
         finally:
-            if self.process is not None:
-                await self.process.stop(self.config.kill_grace)  # shielded: runs to the end
+            # each run stops its own FFmpeg (_run_once); a run cancelled before it spawned has none
+            log.debug("%s: run loop ended", self.name)
 
     async def _run_once(self, attempt: int) -> float:
         """One FFmpeg run; returns how long it played. Records the error it ended with."""
@@ -246,8 +336,9 @@ class Relay:
         played_from: float | None = None
         try:
             aligner, analyzer = PacketAligner(), TsAnalyzer()
-            timeout = self.config.start_timeout
-            while chunk := await proc.read(timeout):
+            timeout = self.config.stall_timeout
+            chunk = await self._first_chunk(proc)
+            while chunk:
                 self.bytes_in += len(chunk)
                 frames = analyzer.frames
                 segments = analyzer.feed(aligner.feed(chunk))
@@ -261,12 +352,52 @@ class Relay:
                 self._psi = analyzer.psi or self._psi
                 for segment in segments:
                     self._fan_out(segment)
+                chunk = await proc.read(timeout)
             await proc.stop(self.config.kill_grace)
             self._fail(proc.error())
         except SourceError as exc:  # a start deadline or a stall: tell viewers before the slow stop
             self._fail(exc)
+        finally:  # on every path, cancellation and bugs included: this run's FFmpeg is stopped and reaped
             await proc.stop(self.config.kill_grace)
         return 0.0 if played_from is None else time.monotonic() - played_from
+
+    async def _first_chunk(self, proc: FFmpegProcess) -> bytes:
+        """FFmpeg's first bytes. The camera must answer (FFmpeg opened its input) within ``start_timeout``;
+        then FFmpeg may wait ``keyframe_timeout`` more for the camera's next keyframe (viewers are told)."""
+        config = self.config
+        reading = asyncio.ensure_future(proc.stdout.read(READ_CHUNK))
+        opened = asyncio.ensure_future(proc.opened.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {reading, opened}, timeout=config.start_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if reading in done:
+                return reading.result()
+            if opened not in done:
+                raise SourceTimeoutError(
+                    f"the camera did not answer within {config.start_timeout:g} s (no RTSP session, no video)"
+                )
+            waiting = "connected; waiting for the camera's next keyframe"
+            self._emit(self._event(EventKind.STATE, message=waiting))
+            done, _ = await asyncio.wait({reading}, timeout=config.keyframe_timeout)
+            if reading in done:
+                return reading.result()
+            raise SourceTimeoutError(
+                f"the camera answered but sent no keyframe within {config.keyframe_timeout:g} s"
+            )
+        finally:
+            reading.cancel()
+            opened.cancel()
+
+    def _switch_transport(self) -> bool:
+        """After the camera refused the transport (RTSP 461): swap to the fallback argv, once."""
+        if not isinstance(self.last_error, TransportRefusedError) or self.fallback_argv is None:
+            return False
+        self.argv, self.fallback_argv = self.fallback_argv, None
+        log.info("%s: the camera refused RTP over TCP (461); trying UDP", self.name)
+        if self._on_fallback is not None:
+            self._on_fallback(self)
+        return True
 
     def _on_playing(self, analyzer: TsAnalyzer) -> None:
         self.video = analyzer.video
@@ -276,16 +407,37 @@ class Relay:
         self._emit(self._event(EventKind.VIDEO_START))
 
     def _fan_out(self, segment: Segment) -> None:
+        data = segment.data
         if segment.keyframe:
-            self._cache, self._cache_bytes = [segment.data], len(segment.data)
-            self._last_keyframe = self._psi + segment.data
-            self.last_keyframe_at = time.time()
+            self._cache, self._cache_bytes = [data], len(data)
+            # An I-frame spans several stdout chunks: gather it from its first packet up to the next
+            # picture, then publish it whole (the previous one stays readable until then).
+            self._keyframe_parts, self._keyframe_bytes = [self._psi], len(self._psi)
+            self._keyframe_pid = ((data[1] & 0x1F) << 8) | data[2]
+            self._keyframe_started = time.time()
         elif self._cache:
-            self._cache_bytes += len(segment.data)
+            self._cache_bytes += len(data)
             if self._cache_bytes > self.config.keyframe_cache_limit:
                 self._cache, self._cache_bytes = [], 0
             else:
-                self._cache.append(segment.data)
+                self._cache.append(data)
+        if self._keyframe_parts:
+            # the next picture starts with the next PES (PUSI set) of the video PID; 188: a TS packet
+            pid, first = self._keyframe_pid, 188 if segment.keyframe else 0
+            end = next(
+                (
+                    i
+                    for i in range(first, len(data), 188)
+                    if data[i + 1] & 0x40 and ((data[i + 1] & 0x1F) << 8 | data[i + 2]) == pid
+                ),
+                len(data),
+            )
+            self._keyframe_parts.append(data[:end])
+            self._keyframe_bytes += end
+            if end < len(data) or self._keyframe_bytes > self.config.keyframe_cache_limit:
+                self._last_keyframe = b"".join(self._keyframe_parts)
+                self.last_keyframe_at = self._keyframe_started
+                self._keyframe_parts = []
         psi = self._psi
         for sub in tuple(self.subscriptions):
             sub.offer(segment, psi)

@@ -65,8 +65,11 @@ class StreamService:
         return cls(engine, ThumbnailService(engine, ttl=thumbnail_ttl, max_grabs=max_thumbnail_grabs))
 
     async def close(self) -> None:
-        await self.thumbnails.close()
-        await self.engine.close()
+        """Stop the thumbnail grabs, then every relay, and close the store, whatever fails first."""
+        try:
+            await self.thumbnails.close()
+        finally:
+            await self.engine.close()
 
     # -- streams -----------------------------------------------------------------------------------
     def stream_dict(self, record: StreamRecord) -> dict[str, Any]:
@@ -98,9 +101,10 @@ class StreamService:
             source = parse_source(url)
             checked = validate_options(options)
             try:
-                probed = await probe(
-                    self.engine.ffmpeg.path, source, transport=checked["transport"], timeout=PROBE_TIMEOUT
-                )
+                async with self.engine.probe_slots:  # at most max_probes FFmpegs; others wait their turn
+                    probed = await probe(
+                        self.engine.ffmpeg.path, source, transport=checked["transport"], timeout=PROBE_TIMEOUT
+                    )
             except RtspNotebookError as exc:
                 raise ProbeFailedError(exc) from exc
         answer = self.stream_dict(await self.engine.add_stream(url, label, options))

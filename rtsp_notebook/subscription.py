@@ -49,12 +49,14 @@ class Subscription:
         stuck_timeout: float,
         on_close: Callable[[Subscription], None],
         warm: Callable[[], tuple[bytes, bool]],
+        on_activity: Callable[[Subscription], None] | None = None,
     ) -> None:
         self.id = sid
         self.budget = budget
         self.stuck_timeout = stuck_timeout
         self._on_close = on_close
         self._warm = warm
+        self._on_activity = on_activity  # told when a pause or resume changes what the relay must send
         self._items: collections.deque[bytes | RelayEvent] = collections.deque()
         self._queued = 0
         self.peak_queued_bytes = 0
@@ -111,15 +113,22 @@ class Subscription:
             raise StopAsyncIteration from None
 
     def pause(self) -> None:
-        """Stop receiving video (events still come); queued video is dropped."""
+        """Stop receiving video (events still come); queued video is dropped. A relay whose viewers are
+        all paused stops its FFmpeg after its idle timeout (see ``Relay``)."""
         self._clear_data()
-        self._mode = _Mode.PAUSED
+        if self._mode is not _Mode.PAUSED and self.closed_reason is None:
+            self._mode = _Mode.PAUSED
+            if self._on_activity is not None:
+                self._on_activity(self)
 
     def resume(self) -> None:
-        """Receive video again, at once from the relay's keyframe cache when it has one."""
-        if self._mode is _Mode.PAUSED:
+        """Receive video again, at once from the relay's keyframe cache when it has one (a relay that
+        stopped meanwhile starts again, and this viewer gets its first keyframe)."""
+        if self._mode is _Mode.PAUSED and self.closed_reason is None:
             self._mode = _Mode.LIVE
             self.join(*self._warm())
+            if self._on_activity is not None:
+                self._on_activity(self)
 
     def join(self, warm: bytes, playing: bool) -> None:
         """Start receiving: from ``warm`` (PSI + keyframe cache) when it fits the budget, else at the

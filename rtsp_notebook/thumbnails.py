@@ -195,7 +195,7 @@ class ThumbnailService:
 
     def _origin(self, record: StreamRecord) -> str:
         """A keyed digest of the stream's URL and transport: equal while neither changes."""
-        text = f"{record.url}\0{_transport(record)}".encode()
+        text = f"{record.url}\0{record.options.get('transport', 'auto')}".encode()
         return hashlib.blake2b(text, key=self._origin_key, digest_size=16).hexdigest()
 
     # -- grabbing -------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ class ThumbnailService:
 
     async def _probe(self, record: StreamRecord, origin: str) -> _Grabbed:
         source = parse_source(record.url)
-        argv = snapshot_argv(self.engine.ffmpeg.path, source, _transport(record))
+        argv = snapshot_argv(self.engine.ffmpeg.path, source, self.engine.transport_for(record))
         async with self._slots:
             try:
                 proc = await FFmpegProcess.spawn(argv, name=f"thumbnail {record.id}", secrets=source.secrets)
@@ -365,10 +365,6 @@ class ThumbnailService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.clear()
-
-
-def _transport(record: StreamRecord) -> str:
-    return str(record.options.get("transport", "tcp"))
 
 
 # -- Pillow, in worker threads --------------------------------------------------------------------

@@ -14,8 +14,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._compat import cancel_and_wait
 from ._compat import timeout as _timeout
-from .errors import RtspNotebookError
+from .errors import LimitError, RtspNotebookError
 from .events import EventKind, RelayEvent, RelayState
 from .subscription import Subscription, SubscriptionClosed
 
@@ -54,6 +55,8 @@ def event_message(event: RelayEvent) -> dict[str, Any] | None:
     """The wire message for a relay event, or None for events viewers do not see."""
     if event.kind is EventKind.STATE:
         message: dict[str, Any] = {"type": "status", "phase": _PHASES[event.state]}
+        if event.message:  # what the relay waits for, e.g. the camera's next keyframe
+            message["detail"] = event.message
         if event.attempt is not None:
             message["attempt"] = event.attempt
         if event.retry_in_s is not None:
@@ -84,23 +87,55 @@ class ViewerConnection:
         self.channel = channel
         self.subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Task[None] | None = None  # waits for a place after LIMIT
         self._closed = False
 
     async def start(self) -> None:
-        """Subscribe (again) and pump; an error becomes a fatal ``error`` message and a close."""
-        if self.subscription is not None or self._closed:
+        """Subscribe (again) and pump. ``LIMIT`` is not fatal: the viewer is told, and subscribes as soon
+        as a relay or a viewer frees a place. Any other error is a fatal ``error`` message and a close."""
+        if self.subscription is not None or self._closed or self._waiting is not None:
             return
         try:
             sub = await self.engine.subscribe(self.stream_id, self.profile)
+        except LimitError as exc:
+            await self._send(error_message(exc.code, exc.message, fatal=False))
+            self._waiting = asyncio.get_running_loop().create_task(
+                self._wait_for_room(), name=f"viewer {self.stream_id} waits for room"
+            )
+            return
         except RtspNotebookError as exc:
             await self._send(error_message(exc.code, exc.message, fatal=True))
-            self.channel.close(1011 if exc.code == "LIMIT" else 1008, exc.code)
+            self.channel.close(1008, exc.code)
             return
         if self._closed:  # closed while subscribing
             sub.close()
             return
         self.subscription = sub
         self._pump = asyncio.get_running_loop().create_task(self._run(sub), name=f"viewer {self.stream_id}")
+
+    async def _wait_for_room(self) -> None:
+        while not self._closed:
+            await self.engine.capacity_changed()
+            if self._closed:
+                return
+            try:
+                sub = await self.engine.subscribe(self.stream_id, self.profile)
+            except LimitError:
+                continue
+            except RtspNotebookError as exc:
+                self._waiting = None
+                await self._send(error_message(exc.code, exc.message, fatal=True))
+                self.channel.close(1008, exc.code)
+                return
+            self._waiting = None
+            if self._closed:
+                sub.close()
+                return
+            self.subscription = sub
+            self._pump = asyncio.get_running_loop().create_task(
+                self._run(sub), name=f"viewer {self.stream_id}"
+            )
+            return
 
     async def _run(self, sub: Subscription) -> None:
         try:
@@ -191,12 +226,11 @@ class ViewerConnection:
     async def _unsubscribe(self) -> None:
         sub, self.subscription = self.subscription, None
         pump, self._pump = self._pump, None
+        waiting, self._waiting = self._waiting, None
         if sub is not None:
             sub.close("stopped by the viewer")
-        if pump is not None:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+        await cancel_and_wait(pump)
+        await cancel_and_wait(waiting)
 
     async def close(self) -> None:
         """The channel is gone: unsubscribe (idempotent)."""

@@ -87,6 +87,8 @@ class TestCamera:
         password: str | None = None,
         port: int = 0,
         keyint: int | None = None,
+        bframes: int = 0,
+        protocols: str = "tcp+udp",
         horizontal_speed: int = 0,
         mount: str = "/cam",
         start_timeout: float = 20.0,
@@ -104,6 +106,8 @@ class TestCamera:
         self.user = user
         self.password = password
         self.keyint = keyint
+        self.bframes = bframes  # B-frames between references (x264 without zerolatency), like many cameras
+        self.protocols = protocols  # "udp": RTP over UDP only (VLC's server, older cameras) -> TCP gets 461
         self.horizontal_speed = horizontal_speed  # pixels a frame the pattern scrolls by
         self.mount = mount
         self.start_timeout = start_timeout
@@ -176,6 +180,10 @@ class TestCamera:
         ]
         if self.keyint is not None:
             cmd.append(f"--keyint={self.keyint}")
+        if self.bframes:
+            cmd.append(f"--bframes={self.bframes}")
+        if self.protocols != "tcp+udp":
+            cmd.append(f"--protocols={self.protocols}")
         if self.horizontal_speed:
             cmd.append(f"--horizontal-speed={self.horizontal_speed}")
         if self.user is not None:

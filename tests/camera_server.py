@@ -37,8 +37,9 @@ try:
     import gi
 
     gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
     gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 except (ImportError, ValueError) as exc:  # pragma: no cover - depends on the machine
     print(f"camera_server: GStreamer RTSP server bindings are missing: {exc}", file=sys.stderr)
     sys.exit(3)
@@ -67,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mount", default="/cam")
     parser.add_argument("--keyint", type=int, default=None, help="frames between key frames (default 2*fps)")
     parser.add_argument(
+        "--bframes", type=int, default=0, help="B-frames between references (no zerolatency tuning then)"
+    )
+    parser.add_argument(
+        "--protocols", choices=("tcp+udp", "udp", "tcp"), default="tcp+udp", help="RTP transports offered"
+    )
+    parser.add_argument(
         "--exit-on-stdin-eof",
         action="store_true",
         help="stop when stdin ends: the parent holds a pipe to it, so the camera never outlives the tests",
@@ -78,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--width, --height and --fps must be positive")
     if args.keyint is not None and args.keyint <= 0:
         parser.error("--keyint must be positive")
+    if args.bframes < 0:
+        parser.error("--bframes must not be negative")
     if args.password is None and args.user is not None:
         args.password = os.environ.get(PASSWORD_ENV)
     if (args.user is None) != (args.password is None):
@@ -96,7 +105,13 @@ def pipeline_description(args: argparse.Namespace) -> str:
         f"! video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1 "
         "! timeoverlay"
     )
-    if args.codec == "h264":
+    if args.codec == "h264" and args.bframes:
+        # like many real cameras: B-frames (zerolatency would turn them off) and a lookahead
+        encode = (
+            f"x264enc speed-preset=ultrafast bframes={args.bframes} b-adapt=false key-int-max={keyint} "
+            "! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=1"
+        )
+    elif args.codec == "h264":
         encode = (
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} "
             "! rtph264pay name=pay0 pt=96 config-interval=1"
@@ -208,6 +223,9 @@ def build_server(
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(f"( {description} )")
     factory.set_shared(True)
+    if args.protocols != "tcp+udp":  # e.g. VLC's RTSP server and older cameras: RTP over UDP only
+        lower = GstRtsp.RTSPLowerTrans.UDP if args.protocols == "udp" else GstRtsp.RTSPLowerTrans.TCP
+        factory.set_protocols(lower)
     factory.connect("media-configure", _on_media_configure)
     if picture is not None:
         factory.connect("media-configure", lambda _factory, media: picture.attach(media))

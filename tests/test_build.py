@@ -100,10 +100,10 @@ def _copy_work_tree(dest: Path) -> None:
 
 
 def _env_without_node(tmp: Path) -> dict[str, str]:
-    """This environment with a PATH that holds this Python and git, and no node or npm."""
+    """This environment with a PATH that holds this Python, a shell and git, and no node or npm."""
     bin_dir = tmp / "bin-without-node"
     bin_dir.mkdir(exist_ok=True)
-    for tool in ("git",):
+    for tool in ("sh", "git", "env"):  # npm runs package scripts with sh
         found = shutil.which(tool)
         if found and not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(found)
