@@ -2,8 +2,9 @@
 
 A :class:`Hub` is the stream API reached one of two ways: the server extension of the Jupyter server
 that runs this kernel (its REST API and WebSocket, with the server's token, found through
-``JPY_PARENT_PID``), or an in-process service on its own loop thread (``local=True``, or when no
-server with the extension is reachable: scripts, VS Code, Colab, tests). Both behave the same.
+``JPY_PARENT_PID``), or an in-process service on its own loop thread (``local=True``, or, with a
+warning, when no Jupyter server runs this kernel or the server has no extension: scripts, VS Code,
+Colab). Both behave the same.
 Calls block the calling cell, never a server.
 """
 
@@ -14,14 +15,21 @@ import io
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError, RtspNotebookError, StreamNotFoundError
+from .errors import (
+    ExtensionMissingError,
+    InvalidInputError,
+    RtspNotebookError,
+    ServerUnavailableError,
+    StreamNotFoundError,
+)
 from .framereader import FrameReader
-from .transports import LocalTransport, RestTransport, ServerUnavailableError, Transport
+from .transports import LocalTransport, RestTransport, Transport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,9 +37,14 @@ if TYPE_CHECKING:
 
     from .widget import Grid
 
-__all__ = ["Hub", "ServerUnavailableError", "Stream", "connect"]
+__all__ = ["Hub", "LocalFallbackWarning", "ServerUnavailableError", "Stream", "connect"]
 
 log = logging.getLogger(__name__)
+
+
+class LocalFallbackWarning(UserWarning):
+    """``rn.connect()`` found no Jupyter server with the extension for this kernel and runs an
+    in-process engine instead (the message names the reason)."""
 
 
 @dataclass(frozen=True)
@@ -223,20 +236,35 @@ class Hub:
         return f"<p>rtsp-notebook hub: {html.escape(self.transport.where)}</p><table>{head}{rows}</table>"
 
 
-def _this_server() -> dict[str, Any] | None:
-    """The running Jupyter server that started this kernel: its ``jpserver-<JPY_PARENT_PID>.json``
-    runtime file (read directly: importing jupyter_server to list servers takes seconds)."""
+def _this_server() -> tuple[dict[str, Any] | None, str]:
+    """The running Jupyter server that started this kernel, from its ``jpserver-<JPY_PARENT_PID>.json``
+    runtime file (read directly: importing jupyter_server to list servers takes seconds); else None
+    and why there is none."""
     parent = os.environ.get("JPY_PARENT_PID")
     if not parent or not parent.isdigit():
-        return None
+        return None, "this process was not started by a Jupyter server (JPY_PARENT_PID is not set)"
     from jupyter_core.paths import jupyter_runtime_dir
 
     path = Path(jupyter_runtime_dir()) / f"jpserver-{parent}.json"
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) and str(info.get("pid")) == parent and "url" in info else None
+    except FileNotFoundError:
+        return None, f"no Jupyter server runtime file {path} (JPY_PARENT_PID={parent})"
+    except (OSError, ValueError) as exc:
+        return None, f"the Jupyter server runtime file {path} cannot be read ({exc})"
+    if not (isinstance(info, dict) and str(info.get("pid")) == parent and "url" in info):
+        return None, f"the Jupyter server runtime file {path} does not describe server {parent}"
+    return info, ""
+
+
+def _fall_back(store: str | None, reason: str) -> Hub:
+    warnings.warn(
+        f"rtsp-notebook: {reason}; using an in-process engine, which opens its own camera sessions "
+        "(rn.connect(local=True) chooses it without this warning)",
+        LocalFallbackWarning,
+        stacklevel=3,
+    )
+    return Hub(LocalTransport(store))
 
 
 def connect(
@@ -244,9 +272,14 @@ def connect(
 ) -> Hub:
     """The stream API for this notebook.
 
-    - ``connect()``: the Jupyter server running this kernel when it has the extension, else an
-      in-process service (logged);
-    - ``connect(url=..., token=...)``: that server (an error when it cannot be reached);
+    - ``connect()``: the Jupyter server running this kernel (found through ``JPY_PARENT_PID`` and its
+      runtime file), with the file's token, or ``JUPYTERHUB_API_TOKEN`` when the file has none (a
+      JupyterHub single-user server). Only when no server runs this kernel, or the server answers
+      404 (the extension is not there), it falls back to an in-process engine, with a
+      :class:`LocalFallbackWarning` that names the reason. A server that refuses the token
+      (:class:`~rtsp_notebook.errors.ServerPermissionError`), fails (``ServerError``) or cannot be
+      reached (``ServerUnavailableError``) is an error, never a reason to open a second camera session;
+    - ``connect(url=..., token=...)``: that server (an error when it cannot be used);
     - ``connect(local=True, store=None)``: an in-process service on ``store`` (default: the Jupyter
       data dir's, or ``RTSP_NOTEBOOK_DB``).
     """
@@ -254,22 +287,25 @@ def connect(
         return Hub(LocalTransport(store))
     explicit = url is not None
     if url is None:
-        info = _this_server()
+        info, reason = _this_server()
         if info is None:
-            log.info("rtsp-notebook: no Jupyter server started this kernel; using an in-process service")
-            return Hub(LocalTransport(store))
-        url, token = str(info["url"]).replace("://0.0.0.0:", "://127.0.0.1:"), str(info.get("token") or "")
-    transport = RestTransport(url, token or "")
+            return _fall_back(store, reason)
+        url = str(info["url"]).replace("://0.0.0.0:", "://127.0.0.1:")
+        if token is None:
+            token = str(info.get("token") or "")
+    if not token:
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    transport = RestTransport(url, token)
     try:
         transport.call("health")
-    except RtspNotebookError as exc:
+    except ExtensionMissingError:
         if explicit:
-            raise ServerUnavailableError(
-                f"the Jupyter server at {transport.base_url} does not answer rtsp/api/health "
-                f"({exc.message}): is rtsp-notebook installed in the server's environment?"
-            ) from exc
-        log.info(
-            "rtsp-notebook: the server extension is not reachable (%s); using an in-process service", exc
-        )
-        return Hub(LocalTransport(store))
+            raise
+        reason = f"the Jupyter server at {transport.base_url} has no rtsp-notebook extension (HTTP 404)"
+        return _fall_back(store, reason)
+    except ServerUnavailableError as exc:
+        raise ServerUnavailableError(
+            f"the Jupyter server at {transport.base_url} does not answer rtsp/api/health "
+            f"({exc.message}): is it running?"
+        ) from exc
     return Hub(transport)

@@ -15,10 +15,16 @@ from typing import Any, Protocol
 
 from .errors import (
     ConflictError,
+    ExtensionMissingError,
+    FFmpegNotFoundError,
     InvalidInputError,
     InvalidURLError,
     LimitError,
     RtspNotebookError,
+    ServerError,
+    ServerPermissionError,
+    ServerUnavailableError,
+    SourceError,
     StoreError,
     StreamNotFoundError,
     source_error_for_code,
@@ -31,15 +37,19 @@ from .subscription import SubscriptionClosed
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
 
 REQUEST_TIMEOUT_S = 30.0
+# the error codes of the extension's JSON answers (``{"error": {"code", "message"}}``); NOT_FOUND is
+# a stream (HTTP 404) or the camera (422 from a probe, 503 from a thumbnail)
 _ERRORS: dict[str, type[RtspNotebookError]] = {
-    cls.code: cls for cls in (InvalidURLError, InvalidInputError, ConflictError, LimitError, StoreError)
+    cls.code: cls
+    for cls in (
+        InvalidURLError,
+        InvalidInputError,
+        ConflictError,
+        LimitError,
+        StoreError,
+        FFmpegNotFoundError,
+    )
 }
-
-
-class ServerUnavailableError(RtspNotebookError):
-    """No Jupyter server with the rtsp-notebook extension could be reached."""
-
-    code = "SERVER_UNAVAILABLE"
 
 
 class Transport(Protocol):
@@ -58,16 +68,48 @@ class Transport(Protocol):
     def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]: ...
 
 
-def _error(status: int, body: bytes) -> RtspNotebookError:
+def _api_error(body: bytes) -> tuple[str, str] | None:
+    """(code, message) of the extension's JSON error body, or None for any other body."""
     try:
         error = json.loads(body)["error"]
-        code, message = str(error["code"]), str(error["message"])
+        return str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
-        return RtspNotebookError(f"the server answered HTTP {status}")
-    if status == 404 and code == "NOT_FOUND":
+        return None
+
+
+def _coded_error(code: str, message: str) -> RtspNotebookError | None:
+    """The error of one of the tree's codes (NOT_FOUND: the camera's), or None for another code."""
+    if code in _ERRORS:
+        return _ERRORS[code](message)
+    source: type[SourceError] = source_error_for_code(code)
+    return source(message) if source.code == code else None
+
+
+def _error(status: int, body: bytes, where: str) -> RtspNotebookError:
+    """The exception for an HTTP error answer of the server at ``where``: by the extension's error
+    code when it is one of the tree's, else by the HTTP status."""
+    code, message = _api_error(body) or ("", "")
+    if code == "NOT_FOUND" and status == 404:
         return StreamNotFoundError(message)
-    cls = _ERRORS.get(code) or source_error_for_code(code)
-    return cls(message)
+    known = _coded_error(code, message)
+    if known is not None:
+        return known
+    detail = f": {message}" if message else ""
+    if status in (401, 403):
+        return ServerPermissionError(
+            f"the Jupyter server at {where} refused the request (HTTP {status}{detail}): its token is "
+            "missing or wrong (connect(token=...); under JupyterHub, JUPYTERHUB_API_TOKEN)"
+        )
+    if status == 404:
+        return ExtensionMissingError(
+            f"the Jupyter server at {where} has no rtsp/api/ routes (HTTP 404): the rtsp-notebook "
+            "extension is not installed in the server's environment, or not enabled"
+        )
+    if status >= 500:
+        return ServerError(f"the Jupyter server at {where} failed (HTTP {status}{detail})")
+    error = RtspNotebookError(f"the Jupyter server at {where} answered HTTP {status}{detail}")
+    error.code = code or error.code
+    return error
 
 
 class RestTransport:
@@ -99,7 +141,7 @@ class RestTransport:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
                 return response.read()  # type: ignore[no-any-return]
         except urllib.error.HTTPError as exc:
-            raise _error(exc.code, exc.read()) from None
+            raise _error(exc.code, exc.read(), self.base_url) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ServerUnavailableError(
                 f"cannot reach the Jupyter server at {self.base_url}: {exc}"
@@ -107,7 +149,13 @@ class RestTransport:
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
         raw = self._request(method, path, body)
-        return json.loads(raw) if raw else None
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:  # e.g. a login page after a redirect
+            raise ServerError(
+                f"the Jupyter server at {self.base_url} answered rtsp/api/{path.split('?')[0]} with "
+                "something that is not JSON (a login page? check the token)"
+            ) from None
 
     def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
         ids = [urllib.parse.quote(checked_id(a), safe="") for a in args[:1]] if op != "add_stream" else []
@@ -146,15 +194,21 @@ class RestTransport:
             + "rtsp/ws/stream?"
             + urllib.parse.urlencode({"id": checked_id(stream_id), "profile": profile})
         )
-        token = self._token
+        token, where = self._token, self.base_url
 
         async def read() -> AsyncIterator[bytes]:
             # tornado is a dependency of the package (the server extension's); imported here only
-            from tornado.httpclient import HTTPRequest
+            from tornado.httpclient import HTTPClientError, HTTPRequest
             from tornado.websocket import websocket_connect
 
             headers = {"Authorization": f"token {token}"} if token else {}
-            conn = await websocket_connect(HTTPRequest(url, headers=headers))
+            try:
+                conn = await websocket_connect(HTTPRequest(url, headers=headers))
+            except HTTPClientError as exc:
+                body = exc.response.body if exc.response is not None else b""
+                raise _error(exc.code, body or b"", where) from None
+            except OSError as exc:
+                raise ServerUnavailableError(f"cannot reach the Jupyter server at {where}: {exc}") from exc
             try:
                 while True:
                     message = await conn.read_message()
@@ -167,7 +221,8 @@ class RestTransport:
                     if data.get("type") == "status" and data.get("phase") == "ended":
                         return
                     if data.get("type") == "error" and data.get("fatal"):
-                        raise source_error_for_code(str(data.get("code")))(str(data.get("message")))
+                        code, message = str(data.get("code")), str(data.get("message"))
+                        raise _coded_error(code, message) or RtspNotebookError(message)
             finally:
                 conn.close()
 

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import urllib.request
 from collections.abc import Iterator
 
 import numpy as np
@@ -12,11 +16,37 @@ import pytest
 from PIL import Image
 
 import rtsp_notebook as rn
+from rtsp_notebook.errors import ExtensionMissingError, ServerError, ServerPermissionError
+from rtsp_notebook.hub import LocalFallbackWarning
+from rtsp_notebook.transports import _error
 
 from .helpers import wait_until_sync
 from .test_server_process import Server
 
 PASSWORD = "s3cret-pw"
+HUB_TOKEN = "hub-api-token-for-tests"
+
+
+class PlainServer(Server):
+    """A ``jupyter server`` that may lack the extension or a token: ready when Jupyter's own ``api``
+    route (no authentication) answers."""
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "api", timeout=10) as response:
+                return response.status == 200
+        except urllib.error.URLError as exc:
+            if not isinstance(exc.reason, ConnectionRefusedError):
+                raise
+            assert self.proc.poll() is None, "the server exited"
+            return False
+
+
+def as_kernel_of(monkeypatch: pytest.MonkeyPatch, server: Server) -> None:
+    """What a kernel started by ``server`` sees: its pid and runtime dir, and no hub token."""
+    monkeypatch.setenv("JPY_PARENT_PID", str(server.proc.pid))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(server.runtime))
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(params=["rest", "local"])
 def hub(request, server, tmp_path, monkeypatch) -> Iterator[rn.Hub]:
     if request.param == "rest":
-        # what a kernel started by this server sees
-        monkeypatch.setenv("JPY_PARENT_PID", str(server.proc.pid))
-        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(server.runtime))
+        as_kernel_of(monkeypatch, server)
         hub = rn.connect()
         assert not hub.local
     else:
@@ -138,13 +166,129 @@ def test_no_password_in_reprs_or_tables(hub, camera):
     assert "admin:***@" in repr(cam)
 
 
-def test_connect_without_a_server_is_local(monkeypatch, tmp_path):
+def test_connect_without_a_server_is_local_with_a_warning(monkeypatch, tmp_path):
     monkeypatch.delenv("JPY_PARENT_PID", raising=False)
     monkeypatch.setenv("RTSP_NOTEBOOK_DB", str(tmp_path / "fallback.db"))
-    hub = rn.connect()
+    with pytest.warns(LocalFallbackWarning, match=r"JPY_PARENT_PID is not set\); using an in-process"):
+        hub = rn.connect()
     assert hub.local and "fallback.db" in repr(hub)
 
 
 def test_connect_to_an_unreachable_url_says_so():
     with pytest.raises(rn.ServerUnavailableError, match="does not answer rtsp/api/health"):
         rn.connect(url="http://127.0.0.1:9/", token="x")
+
+
+# -- issue 11: REST errors by code and status; connect() falls back only when the extension is absent --
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected", "code"),
+    [
+        (
+            403,
+            b'{"error": {"code": "FORBIDDEN", "message": "Forbidden"}}',
+            ServerPermissionError,
+            "FORBIDDEN",
+        ),
+        (403, b"<html>403 Forbidden</html>", ServerPermissionError, "FORBIDDEN"),
+        (401, b"", ServerPermissionError, "FORBIDDEN"),
+        (500, b'{"error": {"code": "INTERNAL", "message": "unexpected"}}', ServerError, "SERVER_ERROR"),
+        (502, b"Bad Gateway", ServerError, "SERVER_ERROR"),
+        (404, b"<html>404 : Not Found</html>", ExtensionMissingError, "EXTENSION_MISSING"),
+        (
+            404,
+            b'{"error": {"code": "NOT_FOUND", "message": "no stream"}}',
+            rn.StreamNotFoundError,
+            "NOT_FOUND",
+        ),
+        (
+            422,
+            b'{"error": {"code": "NOT_FOUND", "message": "camera 404"}}',
+            rn.CameraNotFoundError,
+            "NOT_FOUND",
+        ),
+        (503, b'{"error": {"code": "AUTH", "message": "camera login"}}', rn.AuthError, "AUTH"),
+        (429, b'{"error": {"code": "LIMIT", "message": "full"}}', rn.LimitError, "LIMIT"),
+        (500, b'{"error": {"code": "STORE", "message": "disk"}}', rn.StoreError, "STORE"),
+        (400, b'{"error": {"code": "INVALID_URL", "message": "bad"}}', rn.InvalidURLError, "INVALID_URL"),
+        (405, b'{"error": {"code": "HTTP_ERROR", "message": "nope"}}', rn.RtspNotebookError, "HTTP_ERROR"),
+    ],
+)
+def test_rest_errors_map_to_the_tree_by_code_and_status(status, body, expected, code):
+    error = _error(status, body, "http://127.0.0.1:1/")
+    assert type(error) is expected and error.code == code
+    assert not isinstance(error, rn.FFmpegExitError)
+
+
+def test_a_wrong_token_is_a_permission_error(server):
+    with pytest.raises(
+        ServerPermissionError, match=r"refused the request \(HTTP 403.*token is missing or wrong"
+    ):
+        rn.connect(url=server.base, token="wrong-token")
+
+
+def test_a_server_without_the_extension_falls_back_with_a_warning(tmp_path, monkeypatch):
+    server = PlainServer(tmp_path, ["--ServerApp.jpserver_extensions=rtsp_notebook=False"])
+    try:
+        as_kernel_of(monkeypatch, server)
+        monkeypatch.setenv("RTSP_NOTEBOOK_DB", str(tmp_path / "fallback.db"))
+        with pytest.warns(
+            LocalFallbackWarning, match="has no rtsp-notebook extension \\(HTTP 404\\)"
+        ) as info:
+            hub = rn.connect()
+        assert hub.local and server.base in str(info[0].message)
+        with pytest.raises(ExtensionMissingError, match="not installed in the server's environment"):
+            rn.connect(url=server.base, token="secret-token")  # an explicit URL never falls back
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose runtime file has no token, authenticating JupyterHub's way (see hub_identity.py)."""
+    os.environ["JUPYTERHUB_API_TOKEN"] = HUB_TOKEN  # the server's environment, as the hub starts it
+    try:
+        provider = "--ServerApp.identity_provider_class=tests.hub_identity.HubTokenIdentityProvider"
+        srv = PlainServer(tmp_path_factory.mktemp("hub-token-server"), [provider])
+    finally:
+        del os.environ["JUPYTERHUB_API_TOKEN"]
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_connect_uses_the_hub_token_when_the_runtime_file_has_none(hub_server, monkeypatch):
+    info = json.loads(next(hub_server.runtime.glob("jpserver-*.json")).read_text())
+    assert info["token"] == ""
+    as_kernel_of(monkeypatch, hub_server)
+    with pytest.raises(ServerPermissionError, match="HTTP 403"):
+        rn.connect()  # no token at all: refused, and no second camera session in the kernel
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", HUB_TOKEN)
+    hub = rn.connect()
+    assert not hub.local and hub.transport.where == hub_server.base
+    assert hub.list() == []
+
+
+def test_a_server_the_runtime_file_names_that_does_not_answer_is_an_error(tmp_path, monkeypatch):
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    pid = os.getpid()  # the runtime file of a server that crashed: its port closed
+    info = {"url": f"http://127.0.0.1:{port}/", "token": "t", "pid": pid}
+    (runtime / f"jpserver-{pid}.json").write_text(json.dumps(info))
+    monkeypatch.setenv("JPY_PARENT_PID", str(pid))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    with pytest.raises(rn.ServerUnavailableError, match=f"127.0.0.1:{port}/ does not answer rtsp/api/health"):
+        rn.connect()
+
+
+def test_a_kernel_whose_server_left_no_runtime_file_falls_back_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("JPY_PARENT_PID", "999999")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("RTSP_NOTEBOOK_DB", str(tmp_path / "fallback.db"))
+    with pytest.warns(LocalFallbackWarning, match="no Jupyter server runtime file .*jpserver-999999.json"):
+        assert rn.connect().local
