@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import (
@@ -133,6 +133,44 @@ async def test_while_a_relay_plays_its_keyframe_is_decoded_without_a_camera_sess
         assert len(spawns.argvs) == 1 and "pipe:0" in spawns.argvs[0]
         await grid.stop()
         await full.stop()
+
+
+def bottom_bands(thumb: Thumbnail, count: int = 6) -> list[Image.Image]:
+    """The bottom 40 % of a thumbnail in greyscale, cut into ``count`` bands of rows."""
+    with Image.open(io.BytesIO(thumb.jpeg)) as image:
+        grey = image.convert("L")
+    top = round(grey.height * 0.6)
+    rows = (grey.height - top) // count
+    return [grey.crop((0, top + k * rows, grey.width, top + (k + 1) * rows)) for k in range(count)]
+
+
+@pytest.mark.parametrize("pattern", ["smpte", "snow"])
+async def test_a_busy_camera_thumbnail_holds_the_whole_i_frame(camera_factory, tmp_path, pattern):
+    """Issue 11: a 1280x720 I-frame spans several stdout chunks; the thumbnail from the full relay's
+    keyframe must hold the whole picture (no grey smear at the bottom), like a one-shot grab."""
+    camera = camera_factory(width=1280, height=720, pattern=pattern)
+    async with service_for(tmp_path) as (engine, service):
+        stream = await engine.add_stream(camera.url)
+        shot = await service.get(stream.id)  # no relay yet: a one-shot grab of the camera
+        full = Reader(await engine.subscribe(stream.id, "full"))
+        await full.wait_event(EventKind.VIDEO_START)
+        relay = engine.relay(stream.id, "full")
+        assert relay is not None
+        await wait_until(lambda: relay.last_keyframe, 10, "the full relay's first keyframe")
+        live = await service.get(stream.id, refresh=True)
+        await full.stop()
+    assert (shot.source, live.source) == ("probe", "live")
+    assert size_of(shot) == size_of(live) == (1280, 720)
+    for n, (grabbed, decoded) in enumerate(zip(bottom_bands(shot), bottom_bands(live), strict=True)):
+        # smpte is still: the pictures match block by block (16x12 px blocks average snow out) ...
+        small = (80, 4)
+        diff = ImageChops.difference(
+            grabbed.resize(small, Image.Resampling.BOX), decoded.resize(small, Image.Resampling.BOX)
+        )
+        assert ImageStat.Stat(diff).mean[0] < 8, f"band {n} of the bottom 40 % differs from the grab"
+        # ... and snow keeps its grain: a smeared band is flat
+        ratio = ImageStat.Stat(decoded).stddev[0] / ImageStat.Stat(grabbed).stddev[0]
+        assert 0.7 < ratio < 1.4, f"band {n} of the bottom 40 %: contrast {ratio:.2f} of the grab's"
 
 
 async def test_the_cache_answers_within_the_ttl_and_refresh_bypasses_it(camera, tmp_path, spawns):
