@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Options = Mapping[str, Any] | None
 
-DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "tcp", "keep_alive": False}
+# transport "auto": TCP first, then UDP when the camera refuses TCP (RTSP 461); "tcp" / "udp" force one
+DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "auto", "keep_alive": False}
 MAX_LABEL_LENGTH: Final = 200
 MAX_OPTIONS_BYTES: Final = 4096
 _ID_RE: Final = re.compile(r"[0-9a-z]{1,32}")
@@ -82,7 +83,9 @@ class _Option:
 
 _OPTIONS: Final[Mapping[str, _Option]] = {
     "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
-    "transport": _Option("one of 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("tcp", "udp")),
+    "transport": _Option(
+        "one of 'auto', 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("auto", "tcp", "udp")
+    ),
 }
 
 

@@ -55,7 +55,7 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
 
 def streams_frame(streams: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [
-        {**s, "transport": (s.get("options") or {}).get("transport", "tcp"),
+        {**s, "transport": (s.get("options") or {}).get("transport", "auto"),
          "keep_alive": bool((s.get("options") or {}).get("keep_alive", False))}
         for s in streams
     ]  # fmt: skip

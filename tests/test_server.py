@@ -71,7 +71,7 @@ async def test_stream_crud_with_masked_urls(jp_fetch, camera):
     assert set(created) == {"id", "label", "url", "options", "created_at", "updated_at", "state", "viewers",
                             "last_error", "ws_url"}  # fmt: skip
     assert created["url"] == mask_url(url) == f"rtsp://admin:***@127.0.0.1:{camera.port}/cam"
-    assert created["options"] == {"transport": "tcp", "keep_alive": False}
+    assert created["options"] == {"transport": "auto", "keep_alive": False}
     assert created["state"] == "idle" and created["viewers"] == 0
     assert created["ws_url"] == f"rtsp/ws/stream?id={created['id']}"
     sid = created["id"]

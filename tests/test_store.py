@@ -70,7 +70,7 @@ def test_add_get_list_round_trip(store: StreamStore) -> None:
     assert len(door.id) == 12 and set(door.id) <= set("0123456789abcdef")
     assert door.url == parse_source(DOOR).url
     assert door.label == "Door"
-    assert door.options == {"transport": "tcp", "keep_alive": False}
+    assert door.options == {"transport": "auto", "keep_alive": False}
     assert door.created_at == door.updated_at
     assert door.created_at.tzinfo is not None and door.created_at.utcoffset() == timedelta(0)
     assert yard.label == "yard.example"  # default label: the host
@@ -238,8 +238,8 @@ def test_label_is_valid_or_refused(text: str) -> None:
         (["tcp"], "options must be an object of option names to values, got list"),
         ({"fps": 5}, "unknown option 'fps'; known options are: keep_alive, transport"),
         ({1: True}, "unknown option 1; known options are: keep_alive, transport"),
-        ({"transport": "http"}, "option 'transport' must be one of 'tcp', 'udp', got 'http'"),
-        ({"transport": None}, "option 'transport' must be one of 'tcp', 'udp', got None"),
+        ({"transport": "http"}, "option 'transport' must be one of 'auto', 'tcp', 'udp', got 'http'"),
+        ({"transport": None}, "option 'transport' must be one of 'auto', 'tcp', 'udp', got None"),
         ({"keep_alive": 1}, "option 'keep_alive' must be true or false, got 1"),
         ({"keep_alive": "yes"}, "option 'keep_alive' must be true or false, got 'yes'"),
     ],
@@ -255,7 +255,7 @@ def test_option_messages(options: object, message: str, store: StreamStore) -> N
 
 def test_option_values() -> None:
     assert validate_options(None) == DEFAULT_OPTIONS
-    assert validate_options({}) == {"transport": "tcp", "keep_alive": False}
+    assert validate_options({}) == {"transport": "auto", "keep_alive": False}
     assert validate_options({"keep_alive": True}, {"transport": "udp"}) == {
         "transport": "udp",
         "keep_alive": True,
@@ -266,7 +266,7 @@ def test_option_values() -> None:
 def test_options_size_limit() -> None:
     with pytest.raises(InvalidInputError) as info:
         validate_options({}, {"note": "x" * 5000})
-    assert str(info.value) == "options are too large (5048 bytes as JSON); at most 4096 bytes are allowed"
+    assert str(info.value) == "options are too large (5049 bytes as JSON); at most 4096 bytes are allowed"
 
 
 def test_secret_option_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -679,7 +679,7 @@ def check_database(db: Path, acked: list[str]) -> None:
     assert set(acked) <= present
     with StreamStore(db) as opened:
         for stream_id in acked:
-            assert opened.get(stream_id).options == {"transport": "tcp", "keep_alive": True}
+            assert opened.get(stream_id).options == {"transport": "auto", "keep_alive": True}
 
 
 def test_kill_9_never_loses_an_acknowledged_write(db: Path, spawn: Callable[[Path, str], Writer]) -> None:
