@@ -12,7 +12,7 @@ import { Pacer } from './pacer.js';
 const OPEN = 1; // readyState of an open WebSocket (and KernelSocket)
 
 /**
- * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number}
+ * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number, detail?: string}
  *   | {type: 'video_start', codec: string, width: number, height: number, fps: number}
  *   | {type: 'error', code: string, message: string, fatal: boolean}} ServerMessage
  */

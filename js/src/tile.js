@@ -8,6 +8,7 @@
 import { button, h } from './dom.js';
 import { confirmRemoval, editDialog, errorText } from './dialogs.js';
 import { LivePlayer, socketBackoff } from './player.js';
+import { RateWindow } from './rate.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
@@ -21,6 +22,7 @@ import { LivePlayer, socketBackoff } from './player.js';
  * @property {(id: string) => void} removed    the stream was removed from this tile
  */
 
+const CATCHING_UP_LAG = 2; // pictures waiting in the pacer: a decode that is catching up, not the stream's rate
 const PHASES = ['connecting', 'playing', 'paused', 'reconnecting', 'stopped', 'ended', 'error', 'offline'];
 
 export class Tile {
@@ -48,7 +50,8 @@ export class Tile {
     this.reconnectTimer = undefined;
     this.thumbToken = 0;
     this.removing = false; // a removal is under way: its relay stops, and its thumbnail goes
-    this.rate = { at: performance.now(), frames: 0, bytes: 0 }; // for the fps and kb/s figures
+    this.rateShownAt = 0;
+    this.rate = new RateWindow(); // for the fps and kb/s figures
 
     this.labelEl = h('span', { class: 'rn-label' });
     this.badge = h('span', { class: 'rn-badge', role: 'status' });
@@ -151,7 +154,7 @@ export class Tile {
       onData: () => this.onData(),
       onClose: (event) => this.onClose(event),
     });
-    this.rate = { at: performance.now(), frames: 0, bytes: 0 };
+    this.rate.reset();
     if (this.phase !== 'reconnecting') this.setPhase('connecting');
   }
 
@@ -177,6 +180,16 @@ export class Tile {
         if (message.phase === 'playing' && !this.streaming) return; // a late answer to our own pause
         this.setPhase(message.phase);
       }
+      if (message.detail) {
+        // what the server waits for, e.g. "connected; waiting for the camera's next keyframe"
+        this.detail = message.detail;
+        this.renderDetail();
+      }
+    } else if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
+      // the server runs its most relays: it subscribes this tile as soon as one frees a place
+      this.setPhase('connecting', ' (waiting for a free relay)');
+      this.detail = message.message;
+      this.renderDetail();
     } else if (message.type === 'error') {
       this.detail = message.message;
       if (message.fatal || this.phase !== 'reconnecting') this.setPhase('error', `: ${message.message}`);
@@ -197,15 +210,12 @@ export class Tile {
     this.el.dataset.lag = String(player.pacer.lag); // pictures waiting to be decoded
     this.el.dataset.dropped = String(player.pacer.dropped); // pictures skipped to catch up
     const now = performance.now();
-    const seconds = (now - this.rate.at) / 1000;
-    if (seconds >= 1) {
-      const fps = (player.frames - this.rate.frames) / seconds;
-      const kbps = ((player.bytes - this.rate.bytes) * 8) / 1000 / seconds;
-      this.rate = { at: now, frames: player.frames, bytes: player.bytes };
-      if (this.phase === 'playing') {
-        this.detail = `${fps.toFixed(1)} fps · ${Math.round(kbps)} kb/s`;
-        this.renderDetail();
-      }
+    this.rate.picture(now, player.bytes, player.pacer.lag >= CATCHING_UP_LAG);
+    const rates = this.rate.rates();
+    if (rates && this.phase === 'playing' && now - this.rateShownAt >= 1000) {
+      this.rateShownAt = now;
+      this.detail = `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
+      this.renderDetail();
     }
     if (this.streaming && this.phase !== 'playing' && this.phase !== 'reconnecting') this.setPhase('playing');
     if (!this.thumb.hidden && this.streaming) this.thumb.hidden = true;
@@ -331,8 +341,11 @@ export class Tile {
     const connect = () => this.host.api.openSocket(this.stream, 'full');
     const player = new LivePlayer(canvas, connect, { webgl: true }, {
       onMessage: (message) => {
-        if (message.type === 'status') badge.textContent = message.phase;
-        if (message.type === 'error') badge.textContent = `error: ${message.message}`;
+        if (message.type === 'status') badge.textContent = message.detail ? `${message.phase}: ${message.detail}` : message.phase;
+        if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
+          badge.textContent = 'waiting for a free relay';
+          badge.title = message.message;
+        } else if (message.type === 'error') badge.textContent = `error: ${message.message}`;
         if (message.type === 'status' && message.phase === 'ended') dialog.close();
       },
       onFrame: () => {

@@ -1,0 +1,38 @@
+// Unit tests of the tile's rate window (node --test): a steady stream gives its own rate, a catch-up
+// burst after a resume does not inflate it, and a reset starts over.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { RateWindow } from '../src/rate.js';
+
+test('a steady 15 fps stream reads 15 fps and its bit rate', () => {
+  const window = new RateWindow();
+  for (let i = 0; i <= 45; i += 1) window.picture(i * (1000 / 15), i * 1000, false);
+  const rates = window.rates();
+  assert.ok(rates);
+  assert.ok(Math.abs(rates.fps - 15) < 0.01, String(rates.fps));
+  assert.ok(Math.abs(rates.kbps - 120) < 0.5, String(rates.kbps)); // 1000 bytes a picture at 15/s
+});
+
+test('no figure before the window spans enough pictures', () => {
+  const window = new RateWindow();
+  window.picture(0, 0, false);
+  window.picture(66, 100, false);
+  assert.equal(window.rates(), null);
+});
+
+test('a catch-up burst after a resume is not counted', () => {
+  const window = new RateWindow();
+  // the keyframe cache: 25 pictures decoded within 100 ms
+  for (let i = 0; i < 25; i += 1) window.picture(i * 4, i * 500, true);
+  for (let i = 0; i <= 30; i += 1) window.picture(100 + i * (1000 / 15), 20000 + i * 500, false);
+  const rates = window.rates();
+  assert.ok(rates && Math.abs(rates.fps - 15) < 0.01, JSON.stringify(rates));
+});
+
+test('reset starts over', () => {
+  const window = new RateWindow();
+  for (let i = 0; i <= 30; i += 1) window.picture(i * 40, 0, false);
+  window.reset();
+  assert.equal(window.rates(), null);
+});
