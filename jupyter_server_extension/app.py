@@ -41,13 +41,28 @@ class RtspNotebookApp(ExtensionApp):
         help="SQLite file of the stream store. "
         "Empty: $RTSP_NOTEBOOK_DB, else <jupyter data dir>/rtsp_notebook/streams.db.",
     )
-    max_relays = Integer(16, config=True, help="FFmpeg relays running at once; more get a LIMIT error.")
+    max_relays = Integer(
+        16,
+        config=True,
+        help="FFmpeg relays running at once. At the limit a relay nobody watches (its viewers paused) gives "
+        "its place up; when every running relay is watched, a new viewer gets a non-fatal LIMIT and waits.",
+    )
     max_viewers = Integer(64, config=True, help="Viewers of one stream (over its profiles); more get LIMIT.")
-    idle_timeout = Float(10.0, config=True, help="Seconds a relay without viewers keeps running.")
+    idle_timeout = Float(
+        10.0, config=True, help="Seconds a relay without active viewers (none, or all paused) keeps running."
+    )
     stall_timeout = Float(
         5.0, config=True, help="Seconds without data from a playing camera before a restart."
     )
-    start_timeout = Float(10.0, config=True, help="Seconds FFmpeg may take to send its first bytes.")
+    start_timeout = Float(
+        10.0, config=True, help="Seconds the camera may take to answer (RTSP session up) or send video."
+    )
+    keyframe_timeout = Float(
+        20.0,
+        config=True,
+        help="Seconds from the camera's answer to its first keyframe (cameras with a 10 s GOP need ~10).",
+    )
+    max_probes = Integer(4, config=True, help="Probes (POST streams?probe=true) running at once; more wait.")
     reconnect_max_delay = Float(30.0, config=True, help="Longest wait in seconds between reconnect attempts.")
     subscriber_budget = Integer(
         2 << 20, config=True, help="Bytes a viewer may have queued; beyond it, it drops to the next I-frame."
@@ -60,10 +75,13 @@ class RtspNotebookApp(ExtensionApp):
             idle_timeout=self.idle_timeout,
             stall_timeout=self.stall_timeout,
             start_timeout=self.start_timeout,
+            keyframe_timeout=self.keyframe_timeout,
             backoff_max=self.reconnect_max_delay,
             subscriber_budget=self.subscriber_budget,
         )
-        config = EngineConfig(relay=relay, max_relays=self.max_relays, max_viewers=self.max_viewers)
+        config = EngineConfig(
+            relay=relay, max_relays=self.max_relays, max_viewers=self.max_viewers, max_probes=self.max_probes
+        )
         # Start-up, before the server serves anything: blocking here blocks nobody.
         ffmpeg = find_ffmpeg(self.ffmpeg_path or None)
         store = StreamStore(self.store_path or default_store_path())
