@@ -4,8 +4,9 @@ The relay's MPEG-TS (in-process subscription, or the server's WebSocket) is pipe
 FFmpeg that writes binary PPM pictures (``fps`` and ``scale`` filters applied there); each picture
 becomes a ``uint8`` array of shape (H, W, 3). The work runs on the process's loop thread; the
 iterator hands pictures over through a small queue that keeps the newest ones, so a slow consumer
-gets recent pictures, not a growing backlog. Closing (or leaving the ``with`` block, or reaching
-``count``) stops the FFmpeg and the subscription.
+gets recent pictures, not a growing backlog. The FFmpeg and the subscription start on first use
+(``next()``, ``iter()``, ``with``) and stop on ``close()``, at the end of the ``with`` block, at
+``count``, or when the reader is garbage-collected (``weakref.finalize``, not ``__del__``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._compat import cancel_and_wait
 from .errors import InvalidInputError, SourceTimeoutError
 from .process import FFmpegProcess
 
@@ -75,8 +78,88 @@ def check_frames_args(fps: float | None, width: int | None, count: int | None) -
         )
 
 
+class _Decoder:
+    """The loop side of a reader: the decoding FFmpeg fed from the stream, handing pictures over
+    through ``queue``. It holds no reference to its :class:`FrameReader`, so a reader dropped without
+    ``close()`` can be garbage-collected, and its finalizer stops this."""
+
+    def __init__(
+        self, thread: LoopThread, chunks: Callable[[], AsyncIterator[bytes]], argv: list[str]
+    ) -> None:
+        self.thread = thread
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_PICTURES)
+        self._chunks = chunks
+        self._argv = argv
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.thread.run(self._start())
+
+    async def _start(self) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._run(), name="frame reader")
+
+    def stop(self) -> None:
+        """Stop FFmpeg and the subscription and wait for them (from any thread but the loop's)."""
+        if self._task is not None and self.thread.running:
+            self.thread.run(cancel_and_wait(self._task))
+
+    def stop_soon(self) -> None:
+        """Stop without waiting, from any thread (the reader's finalizer: a garbage collection can run
+        it on the loop's own thread, or at interpreter exit)."""
+        task = self._task
+        if task is None or task.done():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: atexit's kill_all stopped FFmpeg
+            self.thread.loop.call_soon_threadsafe(task.cancel)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(item)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self.queue.get_nowait()  # keep the newest pictures
+
+    async def _run(self) -> None:
+        try:
+            proc = await FFmpegProcess.spawn(self._argv, name="frame decoder", stdin=True)
+            try:
+                await self._decode(proc)
+            finally:
+                await proc.stop(0.5)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, who raises it
+            self._put(exc)
+        finally:
+            self._put(_END)
+
+    async def _decode(self, proc: FFmpegProcess) -> None:
+        import numpy as np
+
+        feeder = asyncio.get_running_loop().create_task(self._feed(proc))
+        try:
+            while (picture := await read_ppm(proc.stdout)) is not None:
+                width, height, rgb = picture
+                self._put(np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3))
+        finally:
+            await cancel_and_wait(feeder)  # its subscription ends with it
+
+    async def _feed(self, proc: FFmpegProcess) -> None:
+        try:
+            async for chunk in self._chunks():
+                await proc.write(chunk)
+        except (ConnectionError, BrokenPipeError):
+            return  # the decoder went away: _run reports it
+        except Exception as exc:  # noqa: BLE001 - the source failed: the consumer raises it
+            self._put(exc)
+        proc.close_stdin()
+
+
 class FrameReader:
-    """Iterator of numpy pictures; a context manager that stops its FFmpeg when closed."""
+    """Iterator of numpy pictures; a context manager that stops its FFmpeg when closed.
+
+    Nothing starts before the first use (``next()``, ``iter()`` or ``with``); a reader dropped
+    without ``close()`` stops its FFmpeg and subscription when it is garbage-collected."""
 
     def __init__(
         self,
@@ -93,65 +176,28 @@ class FrameReader:
         self.count = count
         self.timeout = timeout
         self.delivered = 0
-        self._thread = thread
-        self._chunks = chunks
-        self._argv = decoder_argv(ffmpeg, fps, width)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_PICTURES)
+        self._decoder = _Decoder(thread, chunks, decoder_argv(ffmpeg, fps, width))
+        self._started = False
         self._closed = False
-        self._task: asyncio.Task[None] = thread.run(self._start())
+        # the callback holds the decoder, never the reader: the reader stays collectable
+        self._finalizer = weakref.finalize(self, self._decoder.stop_soon)
 
-    async def _start(self) -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(self._run(), name="frame reader")
-
-    def _put(self, item: Any) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get_nowait()  # keep the newest pictures
-
-    async def _run(self) -> None:
-        import numpy as np
-
-        proc = await FFmpegProcess.spawn(self._argv, name="frame decoder", stdin=True)
-        feeder = asyncio.get_running_loop().create_task(self._feed(proc))
-        try:
-            while True:
-                picture = await read_ppm(proc.stdout)
-                if picture is None:
-                    break
-                width, height, rgb = picture
-                self._put(np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3))
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, who raises it
-            self._put(exc)
-        finally:
-            feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeder
-            await proc.stop(0.5)
-            self._put(_END)
-
-    async def _feed(self, proc: FFmpegProcess) -> None:
-        try:
-            async for chunk in self._chunks():
-                await proc.write(chunk)
-        except (ConnectionError, BrokenPipeError):
-            return  # the decoder went away: _run reports it
-        except Exception as exc:  # noqa: BLE001 - the source failed: the consumer raises it
-            self._put(exc)
-        proc.close_stdin()
+    def _start(self) -> None:
+        if not (self._started or self._closed):
+            self._started = True
+            self._decoder.start()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        self._start()
         return self
 
     def __next__(self) -> np.ndarray:
         if self._closed or (self.count is not None and self.delivered >= self.count):
             self.close()
             raise StopIteration
+        self._start()
         try:
-            item = self._queue.get(timeout=self.timeout)
+            item = self._decoder.queue.get(timeout=self.timeout)
         except queue.Empty:
             self.close()
             raise SourceTimeoutError(f"no picture for {self.timeout:g} s") from None
@@ -171,15 +217,11 @@ class FrameReader:
         if self._closed:
             return
         self._closed = True
-        if self._thread.running:
-            self._thread.run(self._stop())
-
-    async def _stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._finalizer.detach()
+        self._decoder.stop()
 
     def __enter__(self) -> FrameReader:
+        self._start()
         return self
 
     def __exit__(
@@ -188,4 +230,5 @@ class FrameReader:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<FrameReader {self.delivered} pictures{' closed' if self._closed else ''}>"
+        state = " closed" if self._closed else "" if self._started else " not started"
+        return f"<FrameReader {self.delivered} pictures{state}>"

@@ -116,7 +116,9 @@ class Stream:
     ) -> FrameReader:
         """Pictures as numpy ``uint8`` arrays of shape (H, W, 3): ``fps`` per second (None: every
         picture), scaled to ``width`` (None: the source size), ``count`` of them (None: no end).
-        An iterator and a context manager; closing it stops its decoder and subscription.
+        An iterator and a context manager. Its decoder and subscription start on first use
+        (``next``, ``iter``, ``with``) and stop on ``close()``, at ``count``, at the end of the
+        ``with`` block, or when the reader is garbage-collected.
 
         Widths up to 640 read the grid profile (at most 15 pictures a second); larger or None, the
         full profile (source size, at most 30)."""

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import socket
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from PIL import Image
 
@@ -20,7 +23,7 @@ from rtsp_notebook.errors import ExtensionMissingError, ServerError, ServerPermi
 from rtsp_notebook.hub import LocalFallbackWarning
 from rtsp_notebook.transports import _error
 
-from .helpers import wait_until_sync
+from .helpers import ffmpeg_children, wait_until_sync
 from .test_server_process import Server
 
 PASSWORD = "s3cret-pw"
@@ -129,6 +132,40 @@ def test_closing_frames_stops_its_decoder_and_subscription(hub, camera):
         next(frames)
 
 
+def decoders() -> list[psutil.Process]:
+    """The frame readers' FFmpeg processes in this process (MPEG-TS on stdin, PPM pictures out)."""
+    out = []
+    for proc in ffmpeg_children():
+        with contextlib.suppress(psutil.Error):
+            argv = proc.cmdline()
+            if "pipe:0" in argv and "ppm" in argv:
+                out.append(proc)
+    return out
+
+
+def test_frames_start_on_first_use(hub, camera):
+    """Issue 11: creating a reader starts nothing; only its first use starts FFmpeg and a subscription."""
+    cam = hub.add(camera.url, label="Door")
+    idle = cam.frames(fps=None, width=320)
+    assert "not started" in repr(idle)
+    with cam.frames(fps=None, width=320) as used:
+        next(used)  # by now a reader started at creation would long have its FFmpeg and viewer
+        assert len(decoders()) == 1 and cam.stats()["viewers"] == 1
+    idle.close()
+    wait_until_sync(lambda: not decoders() and cam.stats()["viewers"] == 0, 10, "the used reader to stop")
+
+
+def test_a_dropped_reader_stops_its_decoder_and_subscription(hub, camera):
+    """Issue 11: ``next(cam.frames())`` without close() leaked an FFmpeg and a subscription until the
+    kernel exited; the reader's garbage collection stops both."""
+    cam = hub.add(camera.url, label="Door")
+    picture = next(cam.frames(fps=None, width=320))
+    assert picture.shape == (180, 320, 3)
+    gc.collect()
+    wait_until_sync(lambda: not decoders(), 10, "the dropped reader's FFmpeg to stop")
+    wait_until_sync(lambda: cam.stats()["viewers"] == 0, 10, "the dropped reader's subscription to end")
+
+
 def test_frames_arguments_are_checked(hub, camera):
     cam = hub.add(camera.url)
     with pytest.raises(rn.InvalidInputError, match="fps must be a number above 0 and at most 60"):
@@ -147,7 +184,7 @@ def test_tables_have_explicit_dtypes(hub, camera):
                                      "keep_alive", "created_at", "updated_at"]  # fmt: skip
     assert str(streams["created_at"].dtype) == "datetime64[us, UTC]"
     assert isinstance(streams["state"].dtype, pd.CategoricalDtype)
-    assert streams.loc[0, "label"] == "Door" and streams.loc[0, "transport"] == "tcp"
+    assert streams.loc[0, "label"] == "Door" and streams.loc[0, "transport"] == "auto"
     stats = hub.stats()
     assert stats.loc[0, "stream_id"] == cam.id and stats["fps"].dtype == np.float64
     events = hub.events()
