@@ -5,7 +5,8 @@
 * cold: WebSocket connect (stream idle, no relay) → first binary bytes that complete an I-frame's start;
 * warm: a second WebSocket on the running stream → its first binary bytes (PAT, PMT, I-frame);
 * ffmpeg_for_20: FFmpeg processes under the server while 20 WebSockets view one stream, and after;
-* thumbnails: cache hit / while streaming (refresh, from the relay) / idle camera (refresh, one-shot grab).
+* thumbnails: cache hit / while streaming (refresh, from the relay) / idle camera (refresh, one-shot grab)
+  / hung camera (SIGSTOP, no relay: refresh → the last frame marked stale once the grab's deadline passed).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ async def measure(runs: int) -> dict[str, object]:
     server = Server(tmp, extra=["--RtspNotebookApp.idle_timeout=0.2", "--RtspNotebookApp.thumbnail_ttl=60"])
     client = Client(server)
     samples: dict[str, list[float]] = {
-        k: [] for k in ("cold", "warm", "thumb_hit", "thumb_streaming", "thumb_idle")
+        k: [] for k in ("cold", "warm", "thumb_hit", "thumb_streaming", "thumb_idle", "thumb_hung")
     }
     counts: dict[str, int] = {}
     try:
@@ -108,6 +109,15 @@ async def measure(runs: int) -> dict[str, object]:
             samples["thumb_streaming"].append(client.rest("POST", f"streams/{sid}/thumbnail/refresh")[0])
             first.close()
             second.close()
+        await wait_no_ffmpeg(server.proc.pid)  # no relay left: the thumbnail must come from a grab
+        camera.pause()
+        try:
+            hung, body = client.rest("POST", f"streams/{sid}/thumbnail/refresh")
+        finally:
+            camera.resume()
+        if not json.loads(body).get("stale"):
+            raise RuntimeError(f"a hung camera's thumbnail was not the stale last frame: {body[:200]!r}")
+        samples["thumb_hung"].append(hung)  # once: it lasts the grab's deadline (5 s)
         await wait_no_ffmpeg(server.proc.pid)
         conns = await asyncio.gather(*(client.first_bytes(sid) for _ in range(20)))
         counts["ffmpeg_during_20_viewers"] = ffmpeg_count(server.proc.pid)

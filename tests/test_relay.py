@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 
 import pytest
 
@@ -44,11 +43,13 @@ async def test_warm_join_gets_psi_then_an_iframe_first(camera, tmp_path):
         assert relay is not None
         # join in the middle of a GOP: after at least one P-frame followed the latest I-frame
         await wait_until(lambda: len(relay.warm_start()) > 4 * PACKET_SIZE, 5, "a cached GOP")
-        joined = time.monotonic()
-        second = Reader(await engine.subscribe(stream.id))
-        await second.wait_bytes(PACKET_SIZE * 3)
-        assert second.first_bytes_at is not None and second.first_bytes_at - joined < 0.15
+        cached = relay.warm_start()
+        second = Reader(relay.subscribe())  # synchronous: joins the relay as it is now
+        await second.wait_bytes(len(cached))
         data = bytes(second.data)
+        # no wait for the camera's next keyframe: the first bytes are the keyframe cache (the time it
+        # takes is bench.first_video's "warm" figure)
+        assert data[: len(cached)] == cached
         assert len(data) % PACKET_SIZE == 0
         parsed = analyze(data)
         pkts = packets(data)
@@ -71,27 +72,18 @@ async def test_a_reader_that_never_reads_does_not_slow_the_others(camera_factory
         await lone.wait_bytes(budget)
 
         window = 45  # frames: three seconds of the grid profile
-
-        async def frame_rate() -> float:
-            t0 = time.monotonic()
-            await lone.wait_frames(window, timeout=30)
-            return window / (time.monotonic() - t0)
-
-        alone = await frame_rate()
         stuck = await engine.subscribe(stream.id)  # never read
         relay = engine.relay(stream.id)
         assert relay is not None
-        in_before, got_before, t0 = relay.bytes_in, len(lone.data), time.monotonic()
-        with_stuck = await frame_rate()
-        elapsed = time.monotonic() - t0
+        in_before, got_before = relay.bytes_in, len(lone.data)
+        await lone.wait_frames(window, timeout=30)
         produced, received = relay.bytes_in - in_before, len(lone.data) - got_before
         assert stuck.drops >= 1 and stuck.dropped_bytes > 0
         assert stuck.peak_queued_bytes <= budget
-        # The byte rate a lone viewer gets at this moment is the relay's output (a viewer that keeps
-        # up gets all of it); the camera's own bitrate moves by more than 10 % between windows
-        # (measured: 12 % on snow), so the byte rate is compared within the same window.
-        assert abs(received / elapsed - produced / elapsed) <= 0.10 * produced / elapsed, (received, produced)
-        assert abs(with_stuck - alone) / alone < 0.10, (alone, with_stuck)
+        # The reader beside the stuck one gets everything the relay produced in the same window (a
+        # viewer that keeps up gets all of it; the rate it gets is bench.throughput's figure).
+        assert abs(received - produced) <= 0.10 * produced, (received, produced)
+        assert lone.closed is None and lone.sub.drops == 0
         assert relay.stats().drops == stuck.drops
         stuck.close()
         await lone.stop()
@@ -164,10 +156,9 @@ async def test_a_sigstopped_camera_is_found_as_a_stall(camera, tmp_path):
         reader = Reader(await engine.subscribe(stream.id))
         await reader.wait_event(EventKind.VIDEO_START)
         camera.pause()
-        paused = time.monotonic()
         error = await reader.wait_event(EventKind.ERROR, timeout=10)
-        assert error.code == "TIMEOUT"
-        assert time.monotonic() - paused < 1.5 + 1.0
+        # found by the stall timeout (how soon is bench.outage's figure)
+        assert (error.code, error.message) == ("TIMEOUT", "no video from the camera for 1.5 s")
         camera.resume()
         await reader.wait_event(EventKind.VIDEO_START, count=2, timeout=20)
         await reader.stop()

@@ -263,10 +263,9 @@ async def test_a_hung_camera_times_out_and_close_stops_a_running_grab(camera, tm
     async with service_for(tmp_path, grab_timeout=0.5) as (engine, service):
         stream = await engine.add_stream(camera.url)
         camera.pause()
-        started = time.monotonic()
+        # the service's own deadline gave up (how soon: bench.server's "thumb_hung" figure)
         with pytest.raises(SourceTimeoutError, match=r"^the camera sent no picture within 0.5 s$"):
             await service.get(stream.id)
-        assert time.monotonic() - started < 3
         assert not ffmpeg_children()
     async with service_for(tmp_path) as (engine, service):
         pending = asyncio.ensure_future(service.get(stream.id, refresh=True))
