@@ -208,9 +208,12 @@ async def test_limits_and_unknown_streams(camera, tmp_path):
         with pytest.raises(LimitError, match="this stream already has 2 viewers, the most allowed"):
             await engine.subscribe(stream.id)
         b.close()
-        with pytest.raises(LimitError, match=r"^1 cameras are playing, the most this server runs at once "
-                           r"\(max_relays\): waiting for one to stop\. Pause or close a tile, or raise "
-                           r"RtspNotebookApp\.max_relays$"):
+        with pytest.raises(
+            LimitError,
+            match=r"^1 cameras are playing, the most this server runs at once "
+            r"\(max_relays\): waiting for one to stop\. Pause or close a tile, or raise "
+            r"RtspNotebookApp\.max_relays$",
+        ):
             await engine.subscribe(stream.id, "full")
         a.close()
 
