@@ -41,6 +41,9 @@ _PHASES = {
 }
 
 
+_QUIET_WHEN_PAUSED = frozenset({"connecting", "playing", "reconnecting"})
+
+
 class Channel(Protocol):
     """What carries messages to one viewer."""
 
@@ -147,7 +150,9 @@ class ViewerConnection:
                         await self.channel.send_binary(item)
                     continue
                 message = event_message(item)
-                if message is not None and not (sub.paused and message.get("phase") == "playing"):
+                # a paused viewer stays "paused" while its relay plays, stops for lack of demand or
+                # restarts; it still hears errors, the end of the stream and a server shutdown
+                if message is not None and not (sub.paused and message.get("phase") in _QUIET_WHEN_PAUSED):
                     async with _timeout(sub.stuck_timeout):
                         await self.channel.send_json(message)
         except SubscriptionClosed as exc:
