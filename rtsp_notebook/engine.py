@@ -7,7 +7,7 @@ log, and stops every FFmpeg on :meth:`close`.
 
 ``max_relays`` counts relays that hold an FFmpeg. When a new relay is needed at the limit, a relay that
 nobody watches (its viewers all paused, or none left, and no keep-alive) gives its place up at once; only
-when every running relay is watched is the new one refused with ``LIMIT``, and :meth:`capacity_changed`
+when every running relay is watched is the new one refused with ``LIMIT``, and :meth:`capacity_token`
 lets a refused viewer wait for a place. The transport ``auto`` tries TCP, then UDP after an RTSP 461, and
 remembers per stream what worked.
 """
@@ -67,7 +67,7 @@ class Engine:
         self._events: collections.deque[RelayEvent] = collections.deque(maxlen=self.config.event_log)
         self._closed = False
         self._transports: dict[str, str] = {}  # stream id -> the transport that worked ("auto" streams)
-        self._capacity = asyncio.Event()  # replaced after each wake-up: see capacity_changed()
+        self._capacity = asyncio.Event()  # set and replaced when a place may have freed: capacity_token()
         self.probe_slots = asyncio.Semaphore(self.config.max_probes)
 
     @classmethod
@@ -104,9 +104,11 @@ class Engine:
         """Relays that hold an FFmpeg (the ones ``max_relays`` counts)."""
         return sum(1 for relay in self._relays.values() if relay.running)
 
-    async def capacity_changed(self) -> None:
-        """Wait until a relay or a viewer may have freed a place (then try again: it may be taken)."""
-        await self._capacity.wait()
+    def capacity_token(self) -> asyncio.Event:
+        """Take this before trying to subscribe; after a LIMIT, ``await token.wait()`` returns once a
+        relay or a viewer may have freed a place since the token was taken (then try again: the place
+        may be taken), so a place freed during the attempt is never missed."""
+        return self._capacity
 
     def _notify_capacity(self, _relay: Relay | None = None) -> None:
         event, self._capacity = self._capacity, asyncio.Event()

@@ -98,13 +98,14 @@ class ViewerConnection:
         as a relay or a viewer frees a place. Any other error is a fatal ``error`` message and a close."""
         if self.subscription is not None or self._closed or self._waiting is not None:
             return
+        token = self.engine.capacity_token()  # before the attempt: a place freed meanwhile is not missed
         try:
             sub = await self.engine.subscribe(self.stream_id, self.profile)
         except LimitError as exc:
-            await self._send(error_message(exc.code, exc.message, fatal=False))
             self._waiting = asyncio.get_running_loop().create_task(
-                self._wait_for_room(), name=f"viewer {self.stream_id} waits for room"
+                self._wait_for_room(token), name=f"viewer {self.stream_id} waits for room"
             )
+            await self._send(error_message(exc.code, exc.message, fatal=False))
             return
         except RtspNotebookError as exc:
             await self._send(error_message(exc.code, exc.message, fatal=True))
@@ -116,11 +117,12 @@ class ViewerConnection:
         self.subscription = sub
         self._pump = asyncio.get_running_loop().create_task(self._run(sub), name=f"viewer {self.stream_id}")
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(self, token: asyncio.Event) -> None:
         while not self._closed:
-            await self.engine.capacity_changed()
+            await token.wait()
             if self._closed:
                 return
+            token = self.engine.capacity_token()
             try:
                 sub = await self.engine.subscribe(self.stream_id, self.profile)
             except LimitError:
