@@ -1,19 +1,31 @@
 """``stream.frames()``: a stream's pictures as numpy arrays, decoded in this process.
 
 The relay's MPEG-TS (in-process subscription, or the server's WebSocket) is piped into a decoding
-FFmpeg that writes binary PPM pictures (``fps`` and ``scale`` filters applied there); each picture
-becomes a ``uint8`` array of shape (H, W, 3). The work runs on the process's loop thread; the
-iterator hands pictures over through a small queue that keeps the newest ones, so a slow consumer
-gets recent pictures, not a growing backlog. The FFmpeg and the subscription start on first use
-(``next()``, ``iter()``, ``with``) and stop on ``close()``, at the end of the ``with`` block, at
-``count``, or when the reader is garbage-collected (``weakref.finalize``, not ``__del__``).
+FFmpeg that writes binary PPM pictures; each picture becomes a ``uint8`` array of shape (H, W, 3).
+The work runs on the process's loop thread; the iterator takes pictures over from it through a
+small hand-over that keeps only the newest ones, so a slow consumer gets recent pictures, not a
+growing backlog.
+
+``fps=N`` is paced on the wall clock here, not by FFmpeg's ``fps`` filter: a viewer that joins a
+relay gets its keyframe cache at once, and the filter turned that burst into pictures a few
+milliseconds apart. The decoder keeps pictures at least ``1/(8N)`` s apart in stream time (so it
+converts a few times more pictures than asked, not every one), and the iterator hands over the
+newest of them every ``1/N`` s: the first once the decoder has caught up with the live stream,
+then on a ``1/N`` grid while the consumer keeps up, and from its own pace when it does not.
+
+The FFmpeg and the subscription start on first use (``next()``, ``iter()``, ``with``) and stop on
+``close()``, at the end of the ``with`` block, at ``count``, or when the reader is garbage-collected
+(``weakref.finalize``, not ``__del__``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
+import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -30,15 +42,23 @@ if TYPE_CHECKING:
 
 __all__ = ["FrameReader", "decoder_argv", "read_ppm"]
 
-QUEUE_PICTURES = 4
+QUEUE_PICTURES = 4  # pictures kept for a slow consumer of every picture (fps=None)
+OVERSAMPLE = 8  # with fps=N the decoder keeps pictures at least 1/(8N) s apart (stream time)
+SETTLE_S = 0.03  # the first picture: the newest once no newer one came for this long (caught up)
 _END = object()
 
 
 def decoder_argv(ffmpeg: str, fps: float | None, width: int | None) -> list[str]:
-    """argv of an FFmpeg that reads MPEG-TS on stdin and writes PPM pictures on stdout."""
+    """argv of an FFmpeg that reads MPEG-TS on stdin and writes PPM pictures on stdout.
+
+    ``fps``: keep pictures at least ``1/(OVERSAMPLE*fps)`` s apart in stream time (and any after a
+    jump back in time, such as a relay's restart), for the reader to pace; ``width``: scale."""
     filters = []
     if fps is not None:
-        filters.append(f"fps={fps:g}")
+        gap = 1 / (OVERSAMPLE * fps)
+        filters.append(
+            f"select='isnan(prev_selected_t)+gte(t-prev_selected_t,{gap:.6f})+lt(t,prev_selected_t)'"
+        )
     if width is not None:
         filters.append(f"scale={int(width)}:-2")
     # the relay's stream starts with PSI and an I-frame: a short probe is enough (FFmpeg's default
@@ -78,16 +98,91 @@ def check_frames_args(fps: float | None, width: int | None, count: int | None) -
         )
 
 
+class _Pictures:
+    """The hand-over of pictures from the loop thread to the consumer's thread.
+
+    ``interval`` None: every picture, the newest ``QUEUE_PICTURES`` kept. Otherwise only the newest
+    is kept and :meth:`take` paces the deliveries ``interval`` s apart on the wall clock. The end (or
+    an error) comes after the pictures that were there before it."""
+
+    def __init__(self, interval: float | None) -> None:
+        self.interval = interval
+        self._cond = threading.Condition()
+        self._items: collections.deque[tuple[float, Any]] = collections.deque(
+            maxlen=QUEUE_PICTURES if interval is None else 1
+        )  # (arrival, picture)
+        self._end: Any = None  # _END or an exception
+        self._due: float | None = None  # the next delivery's time (paced)
+
+    def put(self, picture: Any) -> None:
+        with self._cond:
+            self._items.append((time.monotonic(), picture))
+            self._cond.notify_all()
+
+    def end(self, item: Any) -> None:
+        """The end (``_END``) or an error; the first one counts."""
+        with self._cond:
+            if self._end is None:
+                self._end = item
+            self._cond.notify_all()
+
+    def take(self, timeout: float) -> Any:
+        """The next picture, or the end or error item; raises ``queue.Empty`` when no picture came
+        for ``timeout`` s."""
+        with self._cond:
+            if self.interval is not None:
+                self._wait_until_due()
+            if not self._cond.wait_for(lambda: self._items or self._end is not None, timeout):
+                raise queue.Empty
+            if not self._items:
+                return self._end
+            if self.interval is None:
+                return self._items.popleft()[1]
+            if self._due is None:
+                self._settle()
+            return self._deliver()
+
+    def _wait_until_due(self) -> None:
+        while self._due is not None and self._end is None:
+            left = self._due - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)  # pacing: the consumer asked before the next picture is due
+
+    def _settle(self) -> None:
+        """Before the first delivery: wait while newer pictures keep coming within ``SETTLE_S``
+        (the decoder working through the relay's keyframe cache), so the first is a live one."""
+        while self._items and self._end is None:
+            left = self._items[-1][0] + SETTLE_S - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
+
+    def _deliver(self) -> Any:
+        assert self.interval is not None
+        _, picture = self._items.pop()
+        now = time.monotonic()
+        due = self._due
+        # keep the 1/N grid while deliveries are on time; a late consumer restarts it from now
+        on_time = due is not None and now - due < self.interval / 2
+        self._due = (due if on_time and due is not None else now) + self.interval
+        return picture
+
+
 class _Decoder:
     """The loop side of a reader: the decoding FFmpeg fed from the stream, handing pictures over
     through ``queue``. It holds no reference to its :class:`FrameReader`, so a reader dropped without
     ``close()`` can be garbage-collected, and its finalizer stops this."""
 
     def __init__(
-        self, thread: LoopThread, chunks: Callable[[], AsyncIterator[bytes]], argv: list[str]
+        self,
+        thread: LoopThread,
+        chunks: Callable[[], AsyncIterator[bytes]],
+        argv: list[str],
+        interval: float | None,
     ) -> None:
         self.thread = thread
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_PICTURES)
+        self.pictures = _Pictures(interval)
         self._chunks = chunks
         self._argv = argv
         self._task: asyncio.Task[None] | None = None
@@ -112,26 +207,18 @@ class _Decoder:
         with contextlib.suppress(RuntimeError):  # the loop is closed: atexit's kill_all stopped FFmpeg
             self.thread.loop.call_soon_threadsafe(task.cancel)
 
-    def _put(self, item: Any) -> None:
-        while True:
-            try:
-                self.queue.put_nowait(item)
-                return
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self.queue.get_nowait()  # keep the newest pictures
-
     async def _run(self) -> None:
         try:
             proc = await FFmpegProcess.spawn(self._argv, name="frame decoder", stdin=True)
             try:
                 await self._decode(proc)
             finally:
+                proc.close_stdin()  # FFmpeg blocked on reading its input would wait out the grace
                 await proc.stop(0.5)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, who raises it
-            self._put(exc)
+            self.pictures.end(exc)
         finally:
-            self._put(_END)
+            self.pictures.end(_END)
 
     async def _decode(self, proc: FFmpegProcess) -> None:
         import numpy as np
@@ -140,7 +227,7 @@ class _Decoder:
         try:
             while (picture := await read_ppm(proc.stdout)) is not None:
                 width, height, rgb = picture
-                self._put(np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3))
+                self.pictures.put(np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3))
         finally:
             await cancel_and_wait(feeder)  # its subscription ends with it
 
@@ -151,7 +238,7 @@ class _Decoder:
         except (ConnectionError, BrokenPipeError):
             return  # the decoder went away: _run reports it
         except Exception as exc:  # noqa: BLE001 - the source failed: the consumer raises it
-            self._put(exc)
+            self.pictures.end(exc)
         proc.close_stdin()
 
 
@@ -176,7 +263,8 @@ class FrameReader:
         self.count = count
         self.timeout = timeout
         self.delivered = 0
-        self._decoder = _Decoder(thread, chunks, decoder_argv(ffmpeg, fps, width))
+        interval = None if fps is None else 1 / fps
+        self._decoder = _Decoder(thread, chunks, decoder_argv(ffmpeg, fps, width), interval)
         self._started = False
         self._closed = False
         # the callback holds the decoder, never the reader: the reader stays collectable
@@ -197,7 +285,7 @@ class FrameReader:
             raise StopIteration
         self._start()
         try:
-            item = self._decoder.queue.get(timeout=self.timeout)
+            item = self._decoder.pictures.take(self.timeout)
         except queue.Empty:
             self.close()
             raise SourceTimeoutError(f"no picture for {self.timeout:g} s") from None

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import os
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -164,6 +166,36 @@ def test_a_dropped_reader_stops_its_decoder_and_subscription(hub, camera):
     gc.collect()
     wait_until_sync(lambda: not decoders(), 10, "the dropped reader's FFmpeg to stop")
     wait_until_sync(lambda: cam.stats()["viewers"] == 0, 10, "the dropped reader's subscription to end")
+
+
+def test_frames_at_a_rate_come_evenly(hub, camera):
+    """Issue 11: ``frames(fps=2)`` delivered at 0.25, 0.64 and 1.66 s (the relay's keyframe cache came as
+    a burst through FFmpeg's fps filter): on a 25 fps camera the pictures now come 1/2 s apart."""
+    cam = hub.add(camera.url, label="Door")
+    times = []
+    with cam.frames(fps=None, width=320) as running:  # a running relay: the reader gets its keyframe cache
+        next(running)
+        with cam.frames(fps=2, width=320, count=6) as frames:
+            for picture in frames:
+                times.append(time.monotonic())
+                assert picture.shape == (180, 320, 3)
+    intervals = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+    assert len(intervals) == 5 and all(0.35 <= i <= 0.65 for i in intervals), intervals
+
+
+def test_frames_at_a_rate_give_a_slow_consumer_the_newest_picture(hub, camera):
+    """Issue 11: a consumer that spends longer than 1/fps on a picture got the backlog of older ones at
+    once; it now gets the newest picture at once, and the pace of 1/fps after it."""
+    cam = hub.add(camera.url, label="Door")
+    with cam.frames(fps=2, width=320) as frames:
+        next(frames)
+        time.sleep(1.2)  # not a wait: the consumer's own work on its picture, longer than 1/fps
+        times = []
+        for _ in range(4):
+            next(frames)
+            times.append(time.monotonic())
+    intervals = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+    assert all(0.35 <= i <= 0.65 for i in intervals), intervals
 
 
 def test_frames_arguments_are_checked(hub, camera):
