@@ -40,7 +40,8 @@ def probe_argv(ffmpeg: str, source: Source, transport: str = "tcp", *, decode: b
     """Open ``source`` and print the stream's description. Without ``decode`` FFmpeg stops as soon as
     the input is open (``-t 0``): codec and size come from the camera's SDP (its SPS), with no wait for a
     keyframe, which can be 10 s away; with ``decode`` it reads until one video frame is decoded."""
-    until = ["-frames:v", "1"] if decode else ["-t", "0"]
+    # -c:v copy: with no decoder, FFmpeg does not wait for the camera's next keyframe before it stops
+    until = ["-frames:v", "1"] if decode else ["-c:v", "copy", "-t", "0"]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
         *input_args(source, transport), "-an", *until, "-f", "null", "-",
@@ -94,8 +95,8 @@ async def _probe_once(
         async with _timeout(timeout):
             await proc.wait()
     except asyncio.TimeoutError:
-        what = "a picture" if decode else "an answer"
-        raise SourceTimeoutError(f"the camera sent {what} within the probe's time") from None
+        what = "picture" if decode else "answer"
+        raise SourceTimeoutError(f"the camera sent no {what} within the probe's time") from None
     finally:
         await proc.stop(0.5)
     result = parse_probe(proc.stderr_tail())
