@@ -11,22 +11,26 @@ from .errors import (
     AuthError,
     CameraNotFoundError,
     ConflictError,
+    ExtensionMissingError,
     FFmpegExitError,
     FFmpegNotFoundError,
     InvalidInputError,
     InvalidURLError,
     LimitError,
     RtspNotebookError,
+    ServerError,
+    ServerPermissionError,
     SourceError,
     SourceTimeoutError,
     StoreError,
     StreamNotFoundError,
+    TransportRefusedError,
     UnreachableError,
     UnsupportedError,
 )
 from .events import RelayState
 from .ffmpeg import Profile
-from .hub import Hub, ServerUnavailableError, Stream, connect
+from .hub import Hub, LocalFallbackWarning, ServerUnavailableError, Stream, connect
 from .relay import RelayConfig
 from .sources import mask_url, parse_source
 
@@ -36,6 +40,7 @@ __all__ = [
     "ConflictError",
     "Engine",
     "EngineConfig",
+    "ExtensionMissingError",
     "FFmpegExitError",
     "FFmpegNotFoundError",
     "Grid",
@@ -43,16 +48,20 @@ __all__ = [
     "InvalidInputError",
     "InvalidURLError",
     "LimitError",
+    "LocalFallbackWarning",
     "Profile",
     "RelayConfig",
     "RelayState",
     "RtspNotebookError",
+    "ServerError",
+    "ServerPermissionError",
     "ServerUnavailableError",
     "SourceError",
     "SourceTimeoutError",
     "StoreError",
     "Stream",
     "StreamNotFoundError",
+    "TransportRefusedError",
     "UnreachableError",
     "UnsupportedError",
     "__version__",

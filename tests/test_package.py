@@ -21,10 +21,12 @@ def test_import_loads_neither_tornado_nor_jupyter_server():
 
 def test_public_names_are_pinned():
     assert sorted(rtsp_notebook.__all__) == sorted([
-        "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig", "FFmpegExitError",
-        "FFmpegNotFoundError", "Grid", "Hub", "InvalidInputError", "InvalidURLError", "LimitError", "Profile",
-        "RelayConfig", "RelayState", "RtspNotebookError", "ServerUnavailableError", "SourceError",
-        "SourceTimeoutError", "StoreError", "Stream", "StreamNotFoundError", "UnreachableError",
+        "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig",
+        "ExtensionMissingError", "FFmpegExitError", "FFmpegNotFoundError", "Grid", "Hub",
+        "InvalidInputError", "InvalidURLError",
+        "LimitError", "LocalFallbackWarning", "Profile", "RelayConfig", "RelayState", "RtspNotebookError",
+        "ServerError", "ServerPermissionError", "ServerUnavailableError", "SourceError", "SourceTimeoutError",
+        "StoreError", "Stream", "StreamNotFoundError", "TransportRefusedError", "UnreachableError",
         "UnsupportedError", "__version__", "connect", "mask_url", "parse_source",
     ])  # fmt: skip
     for name in rtsp_notebook.__all__:
@@ -36,6 +38,8 @@ def test_ci_runs_the_readme_test_command():
 
     root = Path(__file__).parent.parent
     readme = (root / "README.md").read_text()
-    command = ".ci/install && python3 -m pytest"
+    command = ".ci/install && .venv/bin/python -m pytest"
     assert f"```bash\n{command}\n```" in readme
-    assert (root / ".ci" / "run").read_text().rstrip().splitlines()[-1] == command
+    steps = [line for line in (root / ".ci" / "run").read_text().splitlines() if line and line[0] not in "#"]
+    # CI: the install, the linters as gates, then exactly the README's test command
+    assert steps[-3:] == [".ci/install", ".ci/lint", ".venv/bin/python -m pytest"]
