@@ -3,7 +3,7 @@
 ``tests/camera_server.py`` runs under Debian's ``/usr/bin/python3`` (which has the GStreamer bindings); this
 module starts it, waits for its ``READY`` line, and stops, restarts, pauses and resumes it::
 
-    with TestCamera(width=1280, height=720, user="alice", password="s3cret") as cam:
+    with TestCamera(width=1280, height=720, user="alice", password="s3cret") as cam:   # auth="digest" too
         cam.url                      # rtsp://alice:s3cret@127.0.0.1:<port>/cam
         cam.pause()                  # SIGSTOP: a camera that hangs
         cam.resume()
@@ -85,6 +85,7 @@ class TestCamera:
         codec: str = "h264",
         user: str | None = None,
         password: str | None = None,
+        auth: str = "basic",
         port: int = 0,
         keyint: int | None = None,
         bframes: int = 0,
@@ -98,6 +99,8 @@ class TestCamera:
             raise ValueError("user and password go together")
         if codec not in ("h264", "h265"):
             raise ValueError(f"codec must be 'h264' or 'h265', not {codec!r}")
+        if auth not in ("basic", "digest"):
+            raise ValueError(f"auth must be 'basic' or 'digest', not {auth!r}")
         self.width = width
         self.height = height
         self.fps = fps
@@ -105,6 +108,7 @@ class TestCamera:
         self.codec = codec
         self.user = user
         self.password = password
+        self.auth = auth  # how the user logs in: "basic", or "digest" like most IP cameras
         self.keyint = keyint
         self.bframes = bframes  # B-frames between references (x264 without zerolatency), like many cameras
         self.protocols = protocols  # "udp": RTP over UDP only (VLC's server, older cameras) -> TCP gets 461
@@ -188,6 +192,7 @@ class TestCamera:
             cmd.append(f"--horizontal-speed={self.horizontal_speed}")
         if self.user is not None:
             cmd.append(f"--user={self.user}")  # the password goes in the environment, out of argv
+            cmd.append(f"--auth={self.auth}")
         return cmd
 
     def _environment(self) -> dict[str, str]:

@@ -16,9 +16,10 @@ centre is checked, so it is the first picture in the new colour; for other patte
 picture after the switch), or ``FRAME NAME -`` when no client is watching (no picture is being made). A bad
 command is answered by ``ERROR <why>``. The pattern is kept for the clients that come later.
 
-The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead of ``--password``, which keeps it out of
-``ps``. The stream is one shared media that answers "not seekable", like a real camera: late clients wait
-for the next key frame (every ``--keyint`` frames, 2 s by default).
+With ``--user`` the camera asks for a login, by ``--auth basic`` (the default) or ``--auth digest`` (most IP
+cameras). The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead of ``--password``, which keeps it
+out of ``ps``. The stream is one shared media that answers "not seekable", like a real camera: late clients
+wait for the next key frame (every ``--keyint`` frames, 2 s by default).
 
     /usr/bin/python3 tests/camera_server.py --port 0 --width 640 --height 360 --fps 25 --pattern ball
 """
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
     parser.add_argument("--user", default=None)
+    parser.add_argument(
+        "--auth", choices=("basic", "digest"), default="basic", help="how --user logs in (cameras: digest)"
+    )
     parser.add_argument(
         "--password", default=None, help=f"password (default: ${PASSWORD_ENV}, which keeps it out of ps)"
     )
@@ -234,7 +238,11 @@ def build_server(
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE)
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        if args.auth == "digest":
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(args.user, args.password, token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
         # No default token: a request without (valid) credentials has no role, so the server answers 401.
         server.set_auth(auth)
         permissions = GstRtspServer.RTSPPermissions()
