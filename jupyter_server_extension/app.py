@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -99,7 +100,22 @@ class RtspNotebookApp(ExtensionApp):
         # the loop): FFmpeg processes still running when the interpreter exits are killed here.
         atexit.register(self._kill_at_exit)
         self._metrics = metrics.register(self.engine)
+        self._route_core_logs()
         self.log.info("rtsp-notebook: FFmpeg %s at %s; store %s", ffmpeg.version, ffmpeg.path, store.path)
+
+    def _route_core_logs(self) -> None:
+        """The core logs under ``rtsp_notebook.*``; in the server its records (warnings and up, unless the
+        ``rtsp_notebook`` logger is configured lower) go to the server's own log handlers (its format and
+        destination) instead of Python's last-resort handler on plain stderr."""
+        core = logging.getLogger("rtsp_notebook")
+        self._log_handlers = [h for h in self.log.handlers if h not in core.handlers]
+        for handler in self._log_handlers:
+            core.addHandler(handler)
+
+    def _unroute_core_logs(self) -> None:
+        core = logging.getLogger("rtsp_notebook")
+        for handler in getattr(self, "_log_handlers", []):
+            core.removeHandler(handler)
 
     def _kill_at_exit(self) -> None:
         killed = kill_all()
@@ -121,3 +137,4 @@ class RtspNotebookApp(ExtensionApp):
         finally:
             await self.engine.close()  # every relay and FFmpeg, then the store, even after an error above
         self.log.info("rtsp-notebook: stopped %d relays and their FFmpeg processes", relays)
+        self._unroute_core_logs()

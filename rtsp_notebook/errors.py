@@ -26,6 +26,7 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
         ├── SourceTimeoutError        TIMEOUT          (no data before a deadline: start or stall)
         ├── UnsupportedError          UNSUPPORTED
         │   └── TransportRefusedError     UNSUPPORTED      (RTSP 461: try the other transport)
+        ├── DisconnectedError         DISCONNECTED     (the camera ended a session that had started)
         └── FFmpegExitError           FFMPEG_EXIT
 
 Every transport (the REST API, the widget's comm) answers an error with the HTTP status of
@@ -38,6 +39,7 @@ __all__ = [
     "AuthError",
     "CameraNotFoundError",
     "ConflictError",
+    "DisconnectedError",
     "ExtensionMissingError",
     "FFmpegExitError",
     "FFmpegNotFoundError",
@@ -167,6 +169,12 @@ class TransportRefusedError(UnsupportedError):
     on a camera that only streams over UDP; with transport ``auto`` the relay then tries UDP."""
 
 
+class DisconnectedError(SourceError):
+    """The camera ended a session that had started (it stopped, restarted or dropped this client)."""
+
+    code = "DISCONNECTED"
+
+
 class FFmpegExitError(SourceError):
     code = "FFMPEG_EXIT"
 
@@ -179,6 +187,7 @@ _SOURCE_ERRORS: dict[str, type[SourceError]] = {
         UnreachableError,
         SourceTimeoutError,
         UnsupportedError,
+        DisconnectedError,
         FFmpegExitError,
     )
 }

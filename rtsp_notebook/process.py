@@ -25,16 +25,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 
 from ._compat import timeout as _timeout
-from .errors import (
-    AuthError,
-    CameraNotFoundError,
-    FFmpegExitError,
-    SourceError,
-    SourceTimeoutError,
-    TransportRefusedError,
-    UnreachableError,
-    UnsupportedError,
-)
+from .classify import classify_stderr
+from .errors import SourceError, SourceTimeoutError
 from .sources import mask_text
 
 __all__ = ["FFmpegProcess", "classify_stderr", "kill_all", "live_processes"]
@@ -45,32 +37,8 @@ STDERR_LINES = 64
 STDERR_LINE_CHARS = 400
 READ_CHUNK = 1 << 16
 
-# Only the newest lines of stderr describe how FFmpeg ended: an old warning must not label a later failure.
-CLASSIFY_LINES = 8
 # FFmpeg's stderr lines that say its input is open: the camera answered (RTSP session up, stream probed).
 _OPENED_RE = re.compile(r"^(Input #0|Stream mapping:)")
-
-# The first pattern that matches the newest stderr lines decides the error; the message is for people.
-_RULES: list[tuple[re.Pattern[str], type[SourceError], str]] = [
-    (re.compile(r"\b461\b.*Unsupported transport|Unsupported transport", re.I), TransportRefusedError,
-     "the camera refused this RTP transport (RTSP 461 Unsupported transport): try transport 'udp'"),
-    (re.compile(r"401 Unauthorized|Unauthorized|authori[sz]ation failed", re.I), AuthError,
-     "the camera refused the user name or password (401 Unauthorized)"),
-    (re.compile(r"403 Forbidden", re.I), AuthError, "the camera refused access (403 Forbidden)"),
-    (re.compile(r"404 Not Found|Stream not found|454 Session Not Found", re.I), CameraNotFoundError,
-     "the camera has no stream at this path (404 Not Found)"),
-    (re.compile(r"Connection refused", re.I), UnreachableError,
-     "the camera refused the connection: check the host and port"),
-    (re.compile(r"No route to host|Network is unreachable|Host is unreachable|Cannot assign requested"
-                r"|Name or service not known|Temporary failure in name resolution|nodename nor servname"
-                r"|Failed to resolve hostname|Connection reset by peer", re.I), UnreachableError,
-     "the camera cannot be reached"),
-    (re.compile(r"timed out|Operation timed out", re.I), SourceTimeoutError,
-     "the camera did not answer in time"),
-    (re.compile(r"Unknown codec|unsupported|not supported|Could not find codec parameters"
-                r"|Decoder \(codec .*\) not found|no decoder", re.I), UnsupportedError,
-     "the camera's video format is not supported"),
-]  # fmt: skip
 
 _LIVE: set[FFmpegProcess] = set()
 
@@ -91,19 +59,6 @@ def kill_all() -> int:
                 killed += 1
     _LIVE.clear()
     return killed
-
-
-def classify_stderr(stderr: str, returncode: int | None) -> SourceError:
-    """The error that FFmpeg's (already masked) stderr and exit status describe, read from its newest
-    ``CLASSIFY_LINES`` lines only."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    newest = "\n".join(lines[-CLASSIFY_LINES:])
-    for pattern, cls, message in _RULES:
-        if pattern.search(newest):
-            return cls(message, detail=stderr)
-    last = lines[-1] if lines else ""
-    status = "was killed" if returncode is not None and returncode < 0 else f"exited with code {returncode}"
-    return FFmpegExitError(f"FFmpeg {status}" + (f": {last.strip()}" if last else ""), detail=stderr)
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -218,7 +173,7 @@ class FFmpegProcess:
 
     def error(self) -> SourceError:
         """What went wrong, from stderr and the exit status (call after the process ended)."""
-        return classify_stderr(self.stderr_tail(), self.returncode)
+        return classify_stderr(self.stderr_tail(), self.returncode, opened=self.opened.is_set())
 
     async def _drain_stderr(self) -> None:
         stream = self._proc.stderr

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 # Errors that retrying soon will not fix: the state shows ``error`` while retries go on slowly.
 _PERSISTENT = frozenset({"AUTH", "NOT_FOUND", "UNSUPPORTED"})
+# Errors after which the relay does not try again by itself: a wrong password retried in a loop locks the
+# camera's account on many models. The user asks again (reconnect, Play) or changes the URL.
+_ASK_FIRST = frozenset({"AUTH"})
+_WAITING_FOR_USER = "not retrying: correct the user name or password, or press Play to try again"
 
 
 @dataclass(frozen=True)
@@ -300,21 +304,27 @@ class Relay:
                     log.exception("%s: unexpected error in the relay; restarting", self.name)
                     played_for = 0.0
                     text = mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
-                    self._fail(FFmpegExitError(f"the relay failed unexpectedly ({text}); restarting"))
+                    self._fail(FFmpegExitError(f"the relay failed unexpectedly ({text})"))
                 if self._switch_transport():
                     continue  # the camera refused TCP: try its fallback (UDP) at once
                 if played_for >= self.config.stable_after:
                     attempt = 0
                 attempt += 1
-                delay = backoff_delay(attempt, self.config.backoff_initial, self.config.backoff_max)
                 error = self.last_error
-                persistent = error is not None and error.code in _PERSISTENT
-                state = RelayState.ERROR if persistent else RelayState.RECONNECTING
-                self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
                 self._retry.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    async with _timeout(delay):
-                        await self._retry.wait()
+                if error is not None and error.code in _ASK_FIRST:
+                    # many cameras lock an account after a few failed logins: one attempt, then wait for
+                    # the user (reconnect / Play: retry_now) or a new URL (restart)
+                    self._set_state(RelayState.ERROR, attempt=attempt, message=_WAITING_FOR_USER)
+                    await self._retry.wait()
+                else:
+                    delay = backoff_delay(attempt, self.config.backoff_initial, self.config.backoff_max)
+                    persistent = error is not None and error.code in _PERSISTENT
+                    state = RelayState.ERROR if persistent else RelayState.RECONNECTING
+                    self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        async with _timeout(delay):
+                            await self._retry.wait()
                 self.restarts += 1
                 self._emit(self._event(EventKind.RESTART, attempt=attempt))
         finally:
@@ -445,12 +455,15 @@ class Relay:
     def _fail(self, error: SourceError) -> None:
         self.last_error = error
         log.warning("%s: %s [%s]", self.name, error.message, error.code)
-        self._emit(self._event(EventKind.ERROR, code=error.code, message=error.message))
+        message = error.message
+        if error.code not in _ASK_FIRST and self.state is not RelayState.STOPPED:
+            message += "; retrying"
+        self._emit(self._event(EventKind.ERROR, code=error.code, message=message))
 
     # -- events and figures ---------------------------------------------------------------------
-    def _set_state(self, state: RelayState, **extra: float | int) -> None:
+    def _set_state(self, state: RelayState, message: str | None = None, **extra: float | int) -> None:
         self.state = state
-        self._emit(self._event(EventKind.STATE, **extra))
+        self._emit(self._event(EventKind.STATE, message=message, **extra))
 
     def _event(self, kind: EventKind, **extra: object) -> RelayEvent:
         video = self.video if kind is EventKind.VIDEO_START else None

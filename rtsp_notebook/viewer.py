@@ -143,6 +143,7 @@ class ViewerConnection:
             return
 
     async def _run(self, sub: Subscription) -> None:
+        last_status: dict[str, Any] | None = None
         try:
             while True:
                 item = await sub.get()
@@ -154,9 +155,14 @@ class ViewerConnection:
                 message = event_message(item)
                 # a paused viewer stays "paused" while its relay plays, stops for lack of demand or
                 # restarts; it still hears errors, the end of the stream and a server shutdown
-                if message is not None and not (sub.paused and message.get("phase") in _QUIET_WHEN_PAUSED):
-                    async with _timeout(sub.stuck_timeout):
-                        await self.channel.send_json(message)
+                if message is None or (sub.paused and message.get("phase") in _QUIET_WHEN_PAUSED):
+                    continue
+                if message["type"] == "status":
+                    if message == last_status:
+                        continue  # e.g. the join's "connecting" and the first run's "connecting"
+                    last_status = message
+                async with _timeout(sub.stuck_timeout):
+                    await self.channel.send_json(message)
         except SubscriptionClosed as exc:
             await self._ended(exc.reason)
         except asyncio.TimeoutError:
@@ -190,6 +196,9 @@ class ViewerConnection:
             await self._send(error_message("BAD_REQUEST", problem or "bad message", fatal=False))
             return
         sub = self.subscription
+        relay = self.engine.relay(self.stream_id, self.profile)
+        if action in ("start", "resume") and relay is not None and relay.state is RelayState.ERROR:
+            relay.retry_now()  # Play after an error is the user asking again (after AUTH: the only way)
         if action == "start" or (action == "resume" and sub is None):
             await self.start()
         elif action == "pause" and sub is not None:

@@ -493,7 +493,8 @@ def test_error_classification_reads_the_newest_lines():
     ended = [*chatter, "[in#0 @ 0x55d0c8a0e000] Invalid data found when processing input"]
     error = classify_stderr("\n".join([old_warning, *ended]), 1)
     assert error.code == "FFMPEG_EXIT" and "video format" not in error.message
-    assert error.message == "FFmpeg exited with code 1: " + ended[-1]
+    # (without FFmpeg's "[in#0 @ 0x…]" tag: no memory address reaches a message)
+    assert error.message == "FFmpeg exited with code 1: Invalid data found when processing input"
 
     transport = classify_stderr(
         "\n".join(

@@ -158,7 +158,7 @@ async def test_a_sigstopped_camera_is_found_as_a_stall(camera, tmp_path):
         camera.pause()
         error = await reader.wait_event(EventKind.ERROR, timeout=10)
         # found by the stall timeout (how soon is bench.outage's figure)
-        assert (error.code, error.message) == ("TIMEOUT", "no video from the camera for 1.5 s")
+        assert (error.code, error.message) == ("TIMEOUT", "no video from the camera for 1.5 s; retrying")
         camera.resume()
         await reader.wait_event(EventKind.VIDEO_START, count=2, timeout=20)
         await reader.stop()

@@ -105,6 +105,8 @@ export class Tile {
     if (this.phase === 'ended') return;
     this.intent = 'play';
     if (this.player && !this.player.connected) this.dropPlayer(); // a fatal error or a closed socket
+    // the relay waits for the user after some errors (a wrong password): Play asks it to try again
+    if (this.player && this.phase === 'error' && this.streaming) this.player.send('reconnect');
     this.sync();
   }
 
