@@ -9,7 +9,8 @@
 3. **probe**: a one-shot FFmpeg grabs one picture from the camera; at most ``max_grabs`` run at once,
    and concurrent requests for one stream share one grab (live or probe);
 4. **stale**: the grab failed: the last frame with ``stale=True``, else the grab's ``SourceError``. A
-   failure is remembered for ``ttl`` s: requests without ``refresh`` get it without a new FFmpeg.
+   failure is remembered for ``ttl`` s (``AUTH``: until the URL changes): requests without ``refresh``
+   get it without a new FFmpeg.
 
 ``width`` is 32 to 1920 px, aspect kept, never scaled up: a larger width (or ``None``) gives the
 frame's own size; frames are at most 1920 wide. Pillow runs in worker threads, never on the loop.
@@ -200,9 +201,13 @@ class ThumbnailService:
 
     # -- grabbing -------------------------------------------------------------------------------
     def _recent_failure(self, stream_id: str, origin: str, now: float) -> SourceError | None:
-        """The error of the camera's last grab, if it failed within ``ttl`` and no relay plays now."""
+        """The error of the camera's last grab, if it failed within ``ttl`` and no relay plays now. A
+        refused password is kept until the URL changes or a refresh asks again: many cameras lock an
+        account after a few failed logins."""
         failed = self._failures.get(stream_id)
-        if failed is None or failed[1] != origin or now - failed[0] >= self.ttl:
+        if failed is None or failed[1] != origin:
+            return None
+        if now - failed[0] >= self.ttl and failed[2].code != "AUTH":
             return None
         return failed[2] if self._live_keyframe(stream_id) is None else None
 
