@@ -13,9 +13,20 @@ converts a few times more pictures than asked, not every one), and the iterator 
 newest of them every ``1/N`` s: the first once the decoder has caught up with the live stream,
 then on a ``1/N`` grid while the consumer keeps up, and from its own pace when it does not.
 
+The stream's messages (DESIGN §4, the same dicts from the WebSocket and from an in-process
+subscription) tell the reader what the relay knows: an ``error`` with a persistent code (``AUTH``,
+``NOT_FOUND``, ``UNSUPPORTED``: retrying will not fix it) is raised from ``next()`` as soon as the
+relay gives up that attempt (its next status is not ``connecting``/``playing``: a 461 refusal that
+the relay answers at once over UDP is not final), before or after the first picture. Other errors
+(``TIMEOUT``, ``UNREACHABLE``, ``FFMPEG_EXIT``, …) only wait while the relay reconnects, and a
+camera that restarts does not end a long ``for`` loop; but when no picture comes for ``timeout``
+s, the relay's last error since the last picture is raised (with its code) instead of a bare
+``TIMEOUT``. A fatal ``error`` message ends the iteration with that error; ``ended`` (the stream
+was removed) ends it quietly.
+
 The FFmpeg and the subscription start on first use (``next()``, ``iter()``, ``with``) and stop on
-``close()``, at the end of the ``with`` block, at ``count``, or when the reader is garbage-collected
-(``weakref.finalize``, not ``__del__``).
+``close()``, at the end of the ``with`` block, at ``count``, at an error, or when the reader is
+garbage-collected (``weakref.finalize``, not ``__del__``).
 """
 
 from __future__ import annotations
@@ -32,7 +43,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._compat import cancel_and_wait
-from .errors import InvalidInputError, SourceTimeoutError
+from .errors import (
+    InvalidInputError,
+    LimitError,
+    RtspNotebookError,
+    SourceTimeoutError,
+    StreamNotFoundError,
+    source_error_for_code,
+)
 from .process import FFmpegProcess
 
 if TYPE_CHECKING:
@@ -40,12 +58,22 @@ if TYPE_CHECKING:
 
     from .runtime import LoopThread
 
-__all__ = ["FrameReader", "decoder_argv", "read_ppm"]
+__all__ = ["PERSISTENT_CODES", "FrameReader", "decoder_argv", "read_ppm", "wire_error"]
 
 QUEUE_PICTURES = 4  # pictures kept for a slow consumer of every picture (fps=None)
 OVERSAMPLE = 8  # with fps=N the decoder keeps pictures at least 1/(8N) s apart (stream time)
 SETTLE_S = 0.03  # the first picture: the newest once no newer one came for this long (caught up)
 _END = object()
+_STOP = object()  # the stream ended: stop feeding, hand over the pictures still in the decoder
+
+# a camera error that retrying will not fix: raised as soon as the relay gives up the attempt
+PERSISTENT_CODES = frozenset({"AUTH", "NOT_FOUND", "UNSUPPORTED"})
+# status phases of a relay still trying its current attempt (anything else: it gave the attempt up)
+_TRYING_PHASES = frozenset({"connecting", "playing", "paused"})
+
+# what a stream's chunk source yields: MPEG-TS bytes, or a message of DESIGN §4 as a dict
+Chunk = bytes | dict[str, Any]
+ChunkSource = Callable[[], AsyncIterator[Chunk]]
 
 
 def decoder_argv(ffmpeg: str, fps: float | None, width: int | None) -> list[str]:
@@ -83,6 +111,22 @@ async def read_ppm(reader: asyncio.StreamReader) -> tuple[int, int, bytes] | Non
         return None
 
 
+def wire_error(code: str, message: str, *, fatal: bool = False) -> RtspNotebookError:
+    """The exception of an ``error`` message: the camera's error of ``rtsp_notebook.errors`` for its
+    code (an unknown code, such as a newer relay's, keeps its code on an ``FFmpegExitError``); a fatal
+    ``NOT_FOUND`` is the stream's (removed), not the camera's."""
+    if code == "NOT_FOUND" and fatal:
+        return StreamNotFoundError(message)
+    if code == "LIMIT":
+        return LimitError(message)
+    if code == "BAD_REQUEST":
+        return InvalidInputError(message)
+    error = source_error_for_code(code)(message)
+    if code and error.code != code:
+        error.code = code
+    return error
+
+
 def check_frames_args(fps: float | None, width: int | None, count: int | None) -> None:
     if fps is not None and not (isinstance(fps, (int, float)) and 0 < fps <= 60):
         raise InvalidInputError(
@@ -116,6 +160,8 @@ class _Pictures:
 
     def put(self, picture: Any) -> None:
         with self._cond:
+            if isinstance(self._end, BaseException):
+                return  # an error was handed over: pictures the decoder still had do not delay it
             self._items.append((time.monotonic(), picture))
             self._cond.notify_all()
 
@@ -175,17 +221,17 @@ class _Decoder:
     ``close()`` can be garbage-collected, and its finalizer stops this."""
 
     def __init__(
-        self,
-        thread: LoopThread,
-        chunks: Callable[[], AsyncIterator[bytes]],
-        argv: list[str],
-        interval: float | None,
+        self, thread: LoopThread, chunks: ChunkSource, argv: list[str], interval: float | None
     ) -> None:
         self.thread = thread
         self.pictures = _Pictures(interval)
         self._chunks = chunks
         self._argv = argv
         self._task: asyncio.Task[None] | None = None
+        # the relay's last error since the last picture (raised at the reader's timeout), and a
+        # persistent one waiting for the relay to give its attempt up (no bytes since)
+        self.last_error: RtspNotebookError | None = None
+        self._pending: RtspNotebookError | None = None
 
     def start(self) -> None:
         self._task = self.thread.run(self._start())
@@ -227,19 +273,56 @@ class _Decoder:
         try:
             while (picture := await read_ppm(proc.stdout)) is not None:
                 width, height, rgb = picture
+                self.last_error = None
                 self.pictures.put(np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3))
         finally:
             await cancel_and_wait(feeder)  # its subscription ends with it
 
     async def _feed(self, proc: FFmpegProcess) -> None:
+        chunks = self._chunks()
         try:
-            async for chunk in self._chunks():
-                await proc.write(chunk)
+            async for item in chunks:
+                if isinstance(item, bytes):
+                    self._pending = None  # the relay plays again (e.g. over UDP after a 461)
+                    await proc.write(item)
+                    continue
+                outcome = self._message(item)
+                if outcome is _STOP:
+                    break
+                if outcome is not None:
+                    self.pictures.end(outcome)
+                    break
         except (ConnectionError, BrokenPipeError):
             return  # the decoder went away: _run reports it
         except Exception as exc:  # noqa: BLE001 - the source failed: the consumer raises it
             self.pictures.end(exc)
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()  # the socket or subscription ends now, not when collected
         proc.close_stdin()
+
+    def _message(self, message: dict[str, Any]) -> Any:
+        """What a message of the stream means for the reader: an error to raise now, ``_STOP`` (the
+        stream ended), or None (go on)."""
+        kind = message.get("type")
+        if kind == "error":
+            code, text = str(message.get("code") or ""), str(message.get("message") or "")
+            fatal = bool(message.get("fatal"))
+            error = wire_error(code, text, fatal=fatal)
+            if fatal:
+                return error
+            if code != "BAD_REQUEST":  # the answer to a client message, not about the camera
+                self.last_error = error
+                self._pending = error if code in PERSISTENT_CODES else None
+            return None
+        if kind == "status":
+            phase = message.get("phase")
+            if phase == "ended":
+                return _STOP
+            if phase not in _TRYING_PHASES and self._pending is not None:
+                return self._pending  # the relay gave the attempt up: the error is the camera's answer
+        return None
 
 
 class FrameReader:
@@ -251,7 +334,7 @@ class FrameReader:
     def __init__(
         self,
         thread: LoopThread,
-        chunks: Callable[[], AsyncIterator[bytes]],
+        chunks: ChunkSource,
         ffmpeg: str,
         *,
         fps: float | None = None,
@@ -288,7 +371,7 @@ class FrameReader:
             item = self._decoder.pictures.take(self.timeout)
         except queue.Empty:
             self.close()
-            raise SourceTimeoutError(f"no picture for {self.timeout:g} s") from None
+            raise self._timeout_error() from None
         if item is _END:
             self.close()
             raise StopIteration
@@ -299,6 +382,15 @@ class FrameReader:
         if self.count is not None and self.delivered >= self.count:
             self.close()  # the last one: the decoder stops now, not at the next call
         return item  # type: ignore[no-any-return]
+
+    def _timeout_error(self) -> RtspNotebookError:
+        """No picture for ``timeout`` s: the relay's last error since the last picture, with its code
+        (e.g. the camera is unreachable while the relay retries), else ``TIMEOUT``."""
+        waited = f"no picture for {self.timeout:g} s"
+        last = self._decoder.last_error
+        if last is None:
+            return SourceTimeoutError(waited)
+        return wire_error(last.code, f"{last.message} ({waited})")
 
     def close(self) -> None:
         """Stop the decoder and the subscription (idempotent)."""

@@ -121,7 +121,12 @@ class Stream:
         ``with`` block, or when the reader is garbage-collected.
 
         Widths up to 640 read the grid profile (at most 15 pictures a second); larger or None, the
-        full profile (source size, at most 30)."""
+        full profile (source size, at most 30).
+
+        ``next()`` raises the camera's own error as soon as the relay knows it is not a passing one
+        (``AuthError``, ``CameraNotFoundError``, ``UnsupportedError``); while the relay reconnects
+        (a camera that restarts) it waits, and after ``timeout`` s without a picture it raises the
+        relay's last error (else ``SourceTimeoutError``)."""
         hub = self._hub()
         profile = "grid" if width is not None and width <= 640 else "full"
         transport = hub.transport

@@ -29,10 +29,10 @@ from .errors import (
     StreamNotFoundError,
     source_error_for_code,
 )
-from .events import EventKind
 from .runtime import LoopThread, local_service, loop_thread
 from .service import ProbeFailedError, StreamService, checked_id
 from .subscription import SubscriptionClosed
+from .viewer import error_message, event_message
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
 
@@ -65,7 +65,10 @@ class Transport(Protocol):
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes: ...
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]: ...
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+        """The stream's MPEG-TS bytes and its messages (DESIGN §4, as dicts) in order, for
+        ``frames()``; an error that prevents the subscription is raised."""
+        ...
 
 
 def _api_error(body: bytes) -> tuple[str, str] | None:
@@ -188,7 +191,7 @@ class RestTransport:
         sid = urllib.parse.quote(checked_id(stream_id), safe="")
         return self._request("GET", f"streams/{sid}/thumbnail" + (f"?{query}" if query else ""))
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]:
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         url = (
             self.base_url.replace("http", "ws", 1)
             + "rtsp/ws/stream?"
@@ -196,7 +199,7 @@ class RestTransport:
         )
         token, where = self._token, self.base_url
 
-        async def read() -> AsyncIterator[bytes]:
+        async def read() -> AsyncIterator[bytes | dict[str, Any]]:
             # tornado is a dependency of the package (the server extension's); imported here only
             from tornado.httpclient import HTTPClientError, HTTPRequest
             from tornado.websocket import websocket_connect
@@ -217,12 +220,12 @@ class RestTransport:
                     if isinstance(message, bytes):
                         yield message
                         continue
-                    data = json.loads(message)
-                    if data.get("type") == "status" and data.get("phase") == "ended":
-                        return
-                    if data.get("type") == "error" and data.get("fatal"):
-                        code, message = str(data.get("code")), str(data.get("message"))
-                        raise _coded_error(code, message) or RtspNotebookError(message)
+                    try:
+                        data = json.loads(message)
+                    except ValueError:
+                        continue  # not a message of DESIGN §4
+                    if isinstance(data, dict):
+                        yield data  # errors, status: the frame reader decides what they mean
             finally:
                 conn.close()
 
@@ -257,21 +260,26 @@ class LocalTransport:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
         return thumb.jpeg
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes]]:
+    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         engine = self.service.engine
 
-        async def read() -> AsyncIterator[bytes]:
+        async def read() -> AsyncIterator[bytes | dict[str, Any]]:
+            # the messages a WebSocket viewer of the stream gets, so both hubs' readers see the same
             sub = await engine.subscribe(checked_id(stream_id), profile)
             try:
                 while True:
                     try:
                         item = await sub.get()
-                    except SubscriptionClosed:
+                    except SubscriptionClosed as exc:
+                        if exc.reason.startswith("viewer too slow"):
+                            yield error_message("LIMIT", exc.reason, fatal=True)
+                        elif exc.reason != "ended":
+                            yield {"type": "status", "phase": "stopped"}
                         return
                     if isinstance(item, bytes):
                         yield item
-                    elif item.kind is EventKind.ENDED:
-                        return
+                    elif (message := event_message(item)) is not None:
+                        yield message
             finally:
                 sub.close()
 
