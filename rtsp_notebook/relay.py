@@ -104,6 +104,7 @@ class Relay:
         self._on_fallback = on_fallback
         self.name = f"relay {stream_id}/{profile}"
         self.state = RelayState.IDLE
+        self._state_message: str | None = None
         self.subscriptions: set[Subscription] = set()
         self.last_error: SourceError | None = None
         self.video: VideoInfo | None = None
@@ -144,7 +145,11 @@ class Relay:
         )
         self.subscriptions.add(sub)
         self._cancel_idle()
-        sub.push_event(self._event(EventKind.STATE))
+        error = self.last_error
+        if error is not None and self.state in (RelayState.ERROR, RelayState.RECONNECTING):
+            # a viewer joining a failing relay learns why at once (after AUTH the relay waits for the user)
+            sub.push_event(self._event(EventKind.ERROR, code=error.code, message=error.message))
+        sub.push_event(self._event(EventKind.STATE, message=self._state_message))
         if self.state is RelayState.PLAYING and self.video is not None:
             sub.push_event(self._event(EventKind.VIDEO_START))
         sub.join(*self._join_point())
@@ -388,7 +393,7 @@ class Relay:
                     f"the camera did not answer within {config.start_timeout:g} s (no RTSP session, no video)"
                 )
             waiting = "connected; waiting for the camera's next keyframe"
-            self._emit(self._event(EventKind.STATE, message=waiting))
+            self._set_state(self.state, message=waiting)
             done, _ = await asyncio.wait({reading}, timeout=config.keyframe_timeout)
             if reading in done:
                 return reading.result()
@@ -463,6 +468,7 @@ class Relay:
     # -- events and figures ---------------------------------------------------------------------
     def _set_state(self, state: RelayState, message: str | None = None, **extra: float | int) -> None:
         self.state = state
+        self._state_message = message  # what the relay waits for now, told to viewers who join
         self._emit(self._event(EventKind.STATE, message=message, **extra))
 
     def _event(self, kind: EventKind, **extra: object) -> RelayEvent:

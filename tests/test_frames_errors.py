@@ -134,15 +134,18 @@ def test_frames_raises_the_cameras_error(
         next(reader)  # closed: the iteration is over
 
 
+@pytest.mark.parametrize("case", ["wrong-mount", "digest-password"])
 def test_a_second_reader_after_the_error_raises_it_too(
-    hub: rn.Hub, camera_factory: Callable[..., TestCamera]
+    hub: rn.Hub, camera_factory: Callable[..., TestCamera], case: str
 ) -> None:
-    """A wrong mount: the relay keeps retrying (slowly); a new reader gets the error again."""
-    camera = camera_factory()
-    cam = hub.add(other_mount(camera.url), label="wrong mount")
+    """A wrong mount: the relay keeps retrying (slowly); a wrong password: the relay waits for the user
+    without trying again. Either way a new reader is told the relay's error at once and raises it."""
+    camera_kwargs, url_of, options, expected = CASES[case]
+    camera = camera_factory(**camera_kwargs)
+    cam = hub.add(url_of(camera), label=case, options=options)
     for _ in range(2):
         error, _seconds = first_picture(cam.frames(fps=2, width=320, timeout=15))
-        assert isinstance(error, CameraNotFoundError), repr(error)
+        assert isinstance(error, expected), repr(error)
 
 
 def test_a_refused_transport_answered_over_udp_is_not_an_error(
