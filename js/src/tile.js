@@ -189,7 +189,7 @@ export class Tile {
       }
     } else if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
       // the server runs its most relays: it subscribes this tile as soon as one frees a place
-      this.setPhase('connecting', ' (waiting for a free relay)');
+      this.setPhase('connecting'); // the detail line says why it waits
       this.detail = message.message;
       this.renderDetail();
     } else if (message.type === 'error') {
