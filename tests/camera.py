@@ -9,6 +9,9 @@ module starts it, waits for its ``READY`` line, and stops, restarts, pauses and 
         cam.resume()
         cam.restart()                # same port
         cam.set_pattern("white")     # switch the picture now; returns when its first white picture left
+
+    cam = TestCamera(user="alice", password="s3cret", request_log=tmp_path / "requests.log")
+    cam.logins()                     # login attempts so far (DESCRIBE requests with credentials)
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class TestCamera:
         mount: str = "/cam",
         start_timeout: float = 20.0,
         stop_timeout: float = 5.0,
+        request_log: str | os.PathLike[str] | None = None,
     ) -> None:
         if (user is None) != (password is None):
             raise ValueError("user and password go together")
@@ -115,6 +119,7 @@ class TestCamera:
         self.horizontal_speed = horizontal_speed  # pixels a frame the pattern scrolls by
         self.mount = mount
         self.start_timeout = start_timeout
+        self.request_log = Path(request_log) if request_log is not None else None  # see describes()
         self.stop_timeout = stop_timeout
         self._port = port  # 0 until the first start picks one; kept for every later start
         self._proc: subprocess.Popen[bytes] | None = None
@@ -190,6 +195,8 @@ class TestCamera:
             cmd.append(f"--protocols={self.protocols}")
         if self.horizontal_speed:
             cmd.append(f"--horizontal-speed={self.horizontal_speed}")
+        if self.request_log is not None:
+            cmd.append(f"--request-log={self.request_log}")
         if self.user is not None:
             cmd.append(f"--user={self.user}")  # the password goes in the environment, out of argv
             cmd.append(f"--auth={self.auth}")
@@ -345,6 +352,21 @@ class TestCamera:
                     self._out += chunk
         line, _, self._out = self._out.partition(b"\n")
         return line.decode("utf-8", "replace").strip()
+
+    def describes(self) -> list[str]:
+        """The DESCRIBE requests the camera got so far (over its restarts), oldest first: ``"login"`` for
+        one with credentials (a login attempt), ``"none"`` without. Needs ``request_log=PATH``."""
+        if self.request_log is None:
+            raise CameraError("start the camera with request_log=PATH to count its requests")
+        try:
+            lines = self.request_log.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [line.split()[1] for line in lines if line.startswith("DESCRIBE ")]
+
+    def logins(self) -> int:
+        """Login attempts so far: DESCRIBE requests with credentials (needs ``request_log=PATH``)."""
+        return self.describes().count("login")
 
     def _signal(self, signum: int) -> None:
         assert self._proc is not None

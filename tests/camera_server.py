@@ -18,8 +18,10 @@ command is answered by ``ERROR <why>``. The pattern is kept for the clients that
 
 With ``--user`` the camera asks for a login, by ``--auth basic`` (the default) or ``--auth digest`` (most IP
 cameras). The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead of ``--password``, which keeps it
-out of ``ps``. The stream is one shared media that answers "not seekable", like a real camera: late clients
-wait for the next key frame (every ``--keyint`` frames, 2 s by default).
+out of ``ps``. ``--request-log PATH`` appends a line per DESCRIBE to PATH (``DESCRIBE login`` when it carries
+credentials, else ``DESCRIBE none``), for tests that count login attempts. The stream is one shared media that
+answers "not seekable", like a real camera: late clients wait for the next key frame (every ``--keyint``
+frames, 2 s by default).
 
     /usr/bin/python3 tests/camera_server.py --port 0 --width 640 --height 360 --fps 25 --pattern ball
 """
@@ -76,6 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--protocols", choices=("tcp+udp", "udp", "tcp"), default="tcp+udp", help="RTP transports offered"
+    )
+    parser.add_argument(
+        "--request-log",
+        default=None,
+        help="append a line per DESCRIBE to this file: 'DESCRIBE login' (credentials), else 'DESCRIBE none'",
     )
     parser.add_argument(
         "--exit-on-stdin-eof",
@@ -269,6 +276,22 @@ def _not_seekable(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
     return Gst.PadProbeReturn.OK
 
 
+def log_requests(server: GstRtspServer.RTSPServer, path: str) -> None:
+    """Append a line per DESCRIBE request to ``path`` (``DESCRIBE login`` when it carries an Authorization
+    header: a login attempt, failed or not), so that tests count a client's attempts at the camera."""
+
+    def on_describe(_client: object, ctx: GstRtspServer.RTSPContext) -> GstRtsp.RTSPStatusCode:
+        result, _value = ctx.request.get_header(GstRtsp.RTSPHeaderField.AUTHORIZATION, 0)
+        with open(path, "a", encoding="utf-8") as log:
+            log.write("DESCRIBE login\n" if result == GstRtsp.RTSPResult.OK else "DESCRIBE none\n")
+        return GstRtsp.RTSPStatusCode.OK
+
+    def on_client(_server: object, client: GstRtspServer.RTSPClient) -> None:
+        client.connect("pre-describe-request", on_describe)
+
+    server.connect("client-connected", on_client)
+
+
 def _drop_client(_server: object, _client: object, *_data: object) -> GstRtspServer.RTSPFilterResult:
     return GstRtspServer.RTSPFilterResult.REMOVE
 
@@ -280,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     check_pipeline(description)
     picture = Picture(args)
     server = build_server(args, description, picture)
+    if args.request_log:
+        log_requests(server, args.request_log)
 
     loop = GLib.MainLoop()
     source_id = server.attach(None)
