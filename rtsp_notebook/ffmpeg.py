@@ -227,7 +227,7 @@ def snapshot_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[s
     ``SNAPSHOT_MAX_WIDTH`` pixels wide with its aspect ratio kept; FFmpeg exits after it.
     """
     return [
-        *base_args(ffmpeg),
+        *base_args(ffmpeg, "info"),  # "Input #0": the camera answered (a timeout can say what it lacked)
         *input_args(source, transport),
         "-an", "-sn", "-dn",
         "-vf", f"scale=w='min({SNAPSHOT_MAX_WIDTH},iw)':h=-1",

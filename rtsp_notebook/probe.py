@@ -95,8 +95,11 @@ async def _probe_once(
         async with _timeout(timeout):
             await proc.wait()
     except asyncio.TimeoutError:
-        what = "picture" if decode else "answer"
-        raise SourceTimeoutError(f"the camera sent no {what} within the probe's time") from None
+        if proc.opened.is_set():
+            raise SourceTimeoutError(
+                "the camera answered but sent no picture within the probe's time"
+            ) from None
+        raise SourceTimeoutError("the camera never answered RTSP within the probe's time") from None
     finally:
         await proc.stop(0.5)
     result = parse_probe(proc.stderr_tail())

@@ -105,6 +105,7 @@ class Relay:
         self.name = f"relay {stream_id}/{profile}"
         self.state = RelayState.IDLE
         self._state_message: str | None = None
+        self._state_extra: dict[str, float | int] = {}
         self.subscriptions: set[Subscription] = set()
         self.last_error: SourceError | None = None
         self.video: VideoInfo | None = None
@@ -148,8 +149,8 @@ class Relay:
         error = self.last_error
         if error is not None and self.state in (RelayState.ERROR, RelayState.RECONNECTING):
             # a viewer joining a failing relay learns why at once (after AUTH the relay waits for the user)
-            sub.push_event(self._event(EventKind.ERROR, code=error.code, message=error.message))
-        sub.push_event(self._event(EventKind.STATE, message=self._state_message))
+            sub.push_event(self._error_event(error))
+        sub.push_event(self._event(EventKind.STATE, message=self._state_message, **self._state_extra))
         if self.state is RelayState.PLAYING and self.video is not None:
             sub.push_event(self._event(EventKind.VIDEO_START))
         sub.join(*self._join_point())
@@ -460,15 +461,20 @@ class Relay:
     def _fail(self, error: SourceError) -> None:
         self.last_error = error
         log.warning("%s: %s [%s]", self.name, error.message, error.code)
+        self._emit(self._error_event(error))
+
+    def _error_event(self, error: SourceError) -> RelayEvent:
+        """The ERROR event viewers get (a retried error says so), the same for those who join later."""
         message = error.message
         if error.code not in _ASK_FIRST and self.state is not RelayState.STOPPED:
             message += "; retrying"
-        self._emit(self._event(EventKind.ERROR, code=error.code, message=message))
+        return self._event(EventKind.ERROR, code=error.code, message=message)
 
     # -- events and figures ---------------------------------------------------------------------
     def _set_state(self, state: RelayState, message: str | None = None, **extra: float | int) -> None:
         self.state = state
         self._state_message = message  # what the relay waits for now, told to viewers who join
+        self._state_extra = extra
         self._emit(self._event(EventKind.STATE, message=message, **extra))
 
     def _event(self, kind: EventKind, **extra: object) -> RelayEvent:

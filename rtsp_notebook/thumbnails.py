@@ -296,7 +296,13 @@ class ThumbnailService:
                 if len(data) > MAX_PICTURE_BYTES:
                     raise FFmpegExitError(f"the picture is larger than {MAX_PICTURE_BYTES >> 20} MiB")
         except SourceTimeoutError:
-            raise SourceTimeoutError(f"the camera sent no picture within {self.grab_timeout:g} s") from None
+            if not proc.opened.is_set():
+                raise SourceTimeoutError(
+                    f"the camera never answered RTSP within {self.grab_timeout:g} s"
+                ) from None
+            raise SourceTimeoutError(
+                f"the camera answered but sent no picture within {self.grab_timeout:g} s"
+            ) from None
         return bytes(data)
 
     async def _ingest(

@@ -57,7 +57,10 @@ class Channel(Protocol):
 def event_message(event: RelayEvent) -> dict[str, Any] | None:
     """The wire message for a relay event, or None for events viewers do not see."""
     if event.kind is EventKind.STATE:
-        message: dict[str, Any] = {"type": "status", "phase": _PHASES[event.state]}
+        phase = _PHASES[event.state]
+        if event.state is RelayState.ERROR and event.retry_in_s is None and event.attempt is not None:
+            phase = "error"  # the relay tries again only when asked (a wrong password): not "reconnecting"
+        message: dict[str, Any] = {"type": "status", "phase": phase}
         if event.message:  # what the relay waits for, e.g. the camera's next keyframe
             message["detail"] = event.message
         if event.attempt is not None:

@@ -211,32 +211,7 @@ CONSUMERS = (
 )  # fmt: skip
 
 # (case, consumer) -> the reason the implementation is known to be wrong there (strict xfail)
-_JOIN = (
-    "rtsp_notebook/relay.py:151 Relay.subscribe tells a joining viewer the relay's last error as "
-    "error.message, without the '; retrying' that Relay._fail (relay.py:465) adds for the viewers already "
-    "there: the second tile of a camera the relay retries reads as if nobody retried (and a frames() "
-    "reader's exception text depends on whether it joined before or after the failure)"
-)
-_SILENT_PROBE = (
-    "rtsp_notebook/probe.py:99 _probe_once raises its own 'the camera sent no answer within the probe's "
-    "time' at the probe's 5 s deadline (FFmpeg's -timeout is 10 s, so classify.py's 'accepted the connection "
-    "but never answered RTSP' never comes): the message names neither the accepted connection nor RTSP"
-)
-_SILENT_GRAB = (
-    "rtsp_notebook/thumbnails.py:299 _read_picture answers a port that never answered RTSP with 'the camera "
-    "sent no picture within 5 s' (its grab timeout, before FFmpeg's 10 s -timeout): it names a picture, not "
-    "the RTSP answer that never came"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    **{(case, "websocket-late"): _JOIN for case in (
-        "wrong-mount", "udp-only-camera-tcp-forced", "rtsps-to-a-plain-camera", "silent-port",
-        "http-server-on-the-port", "junk-bytes", "rtsp-460-on-play", "unresolvable-host",
-    )},
-    ("silent-port", "probe"): _SILENT_PROBE,
-    ("silent-port", "thumbnail"): _SILENT_GRAB,
-    ("silent-port", "snapshot-rest"): _SILENT_GRAB,
-    ("silent-port", "snapshot-local"): _SILENT_GRAB,
-}  # fmt: skip
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _cells() -> list[Any]:
