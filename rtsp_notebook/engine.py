@@ -313,6 +313,7 @@ class Engine:
             "dropped_bytes": sum(r.dropped_bytes for r in relays),
             "last_frame_age_s": min(ages) if ages else None,
             "last_error": error,
+            "last_error_code": next((r.last_error_code for r in relays if r.last_error_code), None),
             "relays": [r.as_dict() for r in relays],
         }
 

@@ -24,6 +24,7 @@ STATS_COLUMNS = {
     "stream_id": "string", "label": "string", "state": "state", "viewers": "int64", "uptime_s": "float64",
     "restarts": "int64", "fps": "float64", "kbps": "float64", "bytes_out": "int64",
     "dropped_bytes": "int64", "last_frame_age_s": "float64", "last_error": "string",
+    "last_error_code": "string",
 }  # fmt: skip
 EVENT_COLUMNS = {
     "time": "epoch", "stream_id": "string", "profile": "string", "kind": "kind", "state": "state",

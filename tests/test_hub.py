@@ -219,6 +219,7 @@ def test_tables_have_explicit_dtypes(hub, camera):
     assert streams.loc[0, "label"] == "Door" and streams.loc[0, "transport"] == "auto"
     stats = hub.stats()
     assert stats.loc[0, "stream_id"] == cam.id and stats["fps"].dtype == np.float64
+    assert stats["last_error_code"].dtype == "string"  # the code beside the message, e.g. AUTH
     events = hub.events()
     assert str(events["time"].dtype) == "datetime64[us, UTC]"
     assert isinstance(events["kind"].dtype, pd.CategoricalDtype)
