@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -110,5 +112,32 @@ def test_server_exit_leaves_no_ffmpeg(camera, tmp_path, sig):
         assert expected in log, log[-2000:]
         _, alive = psutil.wait_procs(ffmpegs, timeout=1)
         assert not alive, f"FFmpeg left behind after {sig.name}: {alive}"
+    finally:
+        server.stop()
+
+
+def test_relay_warnings_go_to_the_servers_log(tmp_path):
+    """A relay's warning is a record of the server's log (its handler and format, "[W <time> ServerApp]"),
+    not a bare line from Python's last-resort handler on stderr."""
+    server = Server(tmp_path)
+    try:
+        with socket.socket() as probe:  # a port nobody listens on: the camera refuses the connection
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        server.call(
+            "POST", "streams", {"url": f"rtsp://127.0.0.1:{closed_port}/x", "options": {"keep_alive": True}}
+        )
+
+        def refused():
+            rows = server.call("GET", "stats")
+            return any(row["last_error_code"] == "UNREACHABLE" for row in rows)
+
+        wait_until_sync(refused, 30, "the relay's UNREACHABLE error")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(30) is not None
+        log = server.proc.stderr.read().decode() if server.proc.stderr else ""
+        lines = [line for line in log.splitlines() if "the camera refused the connection" in line]
+        assert lines, log[-2000:]
+        assert all(re.match(r"\[W [^\]]*\] relay ", line) for line in lines), lines
     finally:
         server.stop()
