@@ -342,3 +342,38 @@ def test_when_neither_the_extension_nor_the_kernel_answers_the_grid_says_so(open
     assert "kernel does not answer" in alert.text_content()
     wait_until_sync(lambda: nb.execute("print(grid.connection)").strip() == "unreachable", 10, "connection")
     assert nb.page.get_by_role("form", name="Add a stream").is_hidden()
+
+
+def test_a_wrong_password_says_so_and_waits_for_play(open_notebook, lab, camera_factory, tmp_path):
+    """A camera that refuses the password: the tile shows the error and that nothing is retried (many
+    cameras lock an account after a few failed logins); Play makes exactly one more login."""
+    log = tmp_path / "requests.log"
+    cam = camera_factory(user="alice", password="s3cret", auth="digest", request_log=log)
+    wrong = cam.url_with("alice", "wrong-pass")
+    cells = [
+        f"import rtsp_notebook as rn\nhub = rn.connect()\nhub.add({wrong!r}, label='Door')",
+        "hub.grid(renderer='canvas2d')",
+    ]
+    nb = open_notebook(cells)
+    nb.run_all_and_wait()
+    page = nb.page
+    door = tile(page, "Door")
+    wait_phase(door, "error")
+    detail = door.locator(".rn-detail")
+    wait_until_sync(lambda: "not retrying" in (detail.text_content() or ""), 10, "the 'not retrying' detail")
+    text = detail.text_content() or ""
+    assert text.startswith("the camera refused the user name or password (RTSP 401 Unauthorized)"), text
+    assert "wrong-pass" not in text and door.locator(".rn-badge").text_content() == "error"
+    page.screenshot(path=str(tmp_path / "wrong-password.png"), full_page=True)
+    # one login by the grid relay, at most one by the thumbnail's one-shot grab, then none: the relay waits
+    # for the user and the thumbnail service remembers the refusal until the URL changes
+    with pytest.raises(AssertionError):
+        wait_until_sync(lambda: cam.logins() > 2, 3, "no login after the first two")
+    logins = cam.logins()
+    assert 1 <= logins <= 2, cam.describes()
+    door.get_by_role("button", name="Play Door").click()
+    wait_until_sync(lambda: cam.logins() == logins + 1, 10, "one more login after Play")
+    wait_phase(door, "error")
+    with pytest.raises(AssertionError):  # and nothing more on its own (the old backoff retried within 2 s)
+        wait_until_sync(lambda: cam.logins() > logins + 1, 3, "no further login")
+    page.screenshot(path=str(tmp_path / "wrong-password-after-play.png"), full_page=True)

@@ -51,6 +51,7 @@ export class Tile {
     this.thumbToken = 0;
     this.removing = false; // a removal is under way: its relay stops, and its thumbnail goes
     this.rateShownAt = 0;
+    this.lastError = ''; // the server's last error message, shown before what the relay waits for
     this.rate = new RateWindow(); // for the fps and kb/s figures
 
     this.labelEl = h('span', { class: 'rn-label' });
@@ -183,8 +184,9 @@ export class Tile {
         this.setPhase(message.phase);
       }
       if (message.detail) {
-        // what the server waits for, e.g. "connected; waiting for the camera's next keyframe"
-        this.detail = message.detail;
+        // what the server waits for, e.g. "connected; waiting for the camera's next keyframe"; after an
+        // error (a wrong password), the error first: "… (RTSP 401 Unauthorized) · not retrying: …"
+        this.detail = message.phase === 'error' && this.lastError ? `${this.lastError} · ${message.detail}` : message.detail;
         this.renderDetail();
       }
     } else if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
@@ -193,6 +195,7 @@ export class Tile {
       this.detail = message.message;
       this.renderDetail();
     } else if (message.type === 'error') {
+      this.lastError = message.message;
       this.detail = message.message;
       if (message.fatal || this.phase !== 'reconnecting') this.setPhase('error', `: ${message.message}`);
       else this.renderDetail();
