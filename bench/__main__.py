@@ -46,7 +46,7 @@ from typing import Any
 import psutil
 
 from bench import cpu, first_video, flash, outage, predecessor, server, throughput
-from rtsp_notebook.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.ffmpeg import find_ffmpeg
 
 SECTIONS = ("first_video", "server", "predecessor", "throughput", "outage", "cpu", "flash", "browser")
 MIB = 1 << 20

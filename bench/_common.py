@@ -13,9 +13,9 @@ from typing import Any
 import psutil
 
 from bench.first_video import PREDECESSOR_ARGS
-from rtsp_notebook.events import RelayEvent
-from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
-from rtsp_notebook.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.media.events import RelayEvent
+from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
+from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
 
 MB = 1_000_000
 

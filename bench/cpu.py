@@ -34,9 +34,9 @@ from tornado.websocket import WebSocketClientConnection
 from bench._common import Sink, cpu_seconds, predecessor_argv
 from bench._report import report
 from bench.server import Client, ffmpeg_count
-from rtsp_notebook.ffmpeg import Profile, find_ffmpeg
-from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
-from rtsp_notebook.process import FFmpegProcess
+from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg
+from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
+from rtsp_notebook.media.process import FFmpegProcess
 from tests.camera import TestCamera
 from tests.helpers import engine_for, wait_until
 from tests.test_server_process import Server

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 from bench._report import arguments, report
-from rtsp_notebook.events import EventKind
-from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
-from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
-from rtsp_notebook.process import FFmpegProcess
-from rtsp_notebook.sources import parse_source
+from rtsp_notebook.media.events import EventKind
+from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
+from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
+from rtsp_notebook.media.process import FFmpegProcess
+from rtsp_notebook.media.sources import parse_source
 from tests.camera import TestCamera
 from tests.helpers import Reader, engine_for, wait_until
 

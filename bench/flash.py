@@ -46,9 +46,9 @@ from typing import Any
 
 from bench._common import median, predecessor_argv, stop_process
 from bench._report import report
-from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
-from rtsp_notebook.sources import parse_source
-from rtsp_notebook.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
+from rtsp_notebook.media.sources import parse_source
+from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
 from tests.camera import TestCamera
 from tests.helpers import engine_for, wait_until
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench._common import Sink, median
 from bench._report import arguments, report
-from rtsp_notebook.events import EventKind, RelayEvent
+from rtsp_notebook.media.events import EventKind, RelayEvent
 from tests.camera import TestCamera
 from tests.helpers import engine_for, wait_until
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from bench._common import median, predecessor_argv, rounded
 from bench._report import arguments, report
-from rtsp_notebook.ffmpeg import find_ffmpeg
-from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
-from rtsp_notebook.process import FFmpegProcess
+from rtsp_notebook.media.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
+from rtsp_notebook.media.process import FFmpegProcess
 from tests.camera import TestCamera
 
 GRAB_INPUT = "-rtsp_transport tcp -fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0"

@@ -25,7 +25,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from bench._report import arguments, report
-from rtsp_notebook.mpegts import PacketAligner, TsAnalyzer
+from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from tests.camera import TestCamera
 from tests.test_server_process import Server
 

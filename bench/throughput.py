@@ -2,7 +2,8 @@
 
     python -m bench.throughput [--window 3] [--json bench/results/throughput.json]
 
-The relay (``rtsp_notebook.relay.Relay`` with its default limits, as the engine builds it) runs an FFmpeg that
+The relay (``rtsp_notebook.media.relay.Relay`` with its default limits, as the engine builds it) runs an
+FFmpeg that
 copies a looping MPEG-1 MPEG-TS file (1280x720, ``-q:v 2``, a keyframe a second; FFmpeg makes it from
 ``testsrc2`` first) to stdout with ``-c copy`` and no rate limit, so the bytes a second its subscribers take
 are what the relay can push (FFmpeg alone copies that file at several hundred MB/s). Over a fixed window:
@@ -27,10 +28,10 @@ from typing import Any
 
 from bench._common import MB, Sink
 from bench._report import report
-from rtsp_notebook.ffmpeg import find_ffmpeg
-from rtsp_notebook.mpegts import PACKET_SIZE, TsAnalyzer
-from rtsp_notebook.relay import Relay, RelayConfig
-from rtsp_notebook.subscription import Subscription
+from rtsp_notebook.media.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.mpegts import PACKET_SIZE, TsAnalyzer
+from rtsp_notebook.media.relay import Relay, RelayConfig
+from rtsp_notebook.media.subscription import Subscription
 from tests.helpers import pid_of, wait_until
 
 FANOUT = 10

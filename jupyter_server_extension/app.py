@@ -10,12 +10,12 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, Unicode
 
 from rtsp_notebook._version import __version__
+from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import Engine, EngineConfig
-from rtsp_notebook.ffmpeg import find_ffmpeg
-from rtsp_notebook.process import kill_all
-from rtsp_notebook.relay import RelayConfig
-from rtsp_notebook.service import StreamService
-from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
+from rtsp_notebook.media.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.process import kill_all
+from rtsp_notebook.media.relay import RelayConfig
+from rtsp_notebook.store.sqlite import AsyncStore, StreamStore, default_store_path
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from . import metrics

@@ -16,10 +16,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from rtsp_notebook.api.routes import MAX_BODY
+from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import RtspNotebookError, status_for
-from rtsp_notebook.routes import MAX_BODY
-from rtsp_notebook.service import StreamService
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from .websocket import StreamWebSocketHandler

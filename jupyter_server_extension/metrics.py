@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rtsp_notebook.engine import Engine
-from rtsp_notebook.events import RelayState
+from rtsp_notebook.media.events import RelayState
 
 __all__ = ["RelayCollector", "register", "unregister"]
 

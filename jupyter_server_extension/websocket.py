@@ -1,8 +1,8 @@
 """The stream WebSocket ``{base_url}rtsp/ws/stream?id=<id>[&profile=grid|full]``.
 
 The handler only adapts: it checks authentication, authorization and the stream id before the
-upgrade, creates a :class:`~rtsp_notebook.viewer.ViewerConnection` in ``open``, hands it every
-message, and closes it in ``on_close``. The connection is the :class:`~rtsp_notebook.viewer.Channel`.
+upgrade, creates a :class:`~rtsp_notebook.api.viewer.ViewerConnection` in ``open``, hands it every
+message, and closes it in ``on_close``. The connection is the :class:`~rtsp_notebook.api.viewer.Channel`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from rtsp_notebook.api.viewer import ViewerConnection
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import StreamNotFoundError
-from rtsp_notebook.ffmpeg import Profile
-from rtsp_notebook.viewer import ViewerConnection
+from rtsp_notebook.media.ffmpeg import Profile
 
 _ID_RE = re.compile(r"[0-9a-z]{1,32}")
 _closing: set[asyncio.Task[None]] = set()  # keeps viewer-close tasks alive until they finish

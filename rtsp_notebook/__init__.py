@@ -28,11 +28,11 @@ from .errors import (
     UnreachableError,
     UnsupportedError,
 )
-from .events import RelayState
-from .ffmpeg import Profile
-from .hub import Hub, LocalFallbackWarning, ServerUnavailableError, Stream, connect
-from .relay import RelayConfig
-from .sources import mask_url, parse_source
+from .media.events import RelayState
+from .media.ffmpeg import Profile
+from .media.relay import RelayConfig
+from .media.sources import mask_url, parse_source
+from .notebook.hub import Hub, LocalFallbackWarning, ServerUnavailableError, Stream, connect
 
 __all__ = [
     "AuthError",
@@ -74,7 +74,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the widget needs anywidget and the built bundle: loaded on first use, not with the core
     if name == "Grid":
-        from .widget import Grid
+        from .notebook.widget import Grid
 
         return Grid
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

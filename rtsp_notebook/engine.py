@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LimitError
-from .events import RelayEvent, RelayState
-from .ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv, transport_order
-from .relay import Relay, RelayConfig
-from .sources import parse_source
-from .stats import RelayStats
-from .store import AsyncStore, StreamRecord, StreamStore, default_store_path
-from .subscription import Subscription
+from .media.events import RelayEvent, RelayState
+from .media.ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv, transport_order
+from .media.relay import Relay, RelayConfig
+from .media.sources import parse_source
+from .media.stats import RelayStats
+from .media.subscription import Subscription
+from .store.sqlite import AsyncStore, StreamRecord, StreamStore, default_store_path
 
 __all__ = ["Engine", "EngineConfig"]
 

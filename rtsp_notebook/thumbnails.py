@@ -35,17 +35,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .errors import FFmpegExitError, InvalidInputError, SourceError, SourceTimeoutError
-from .events import RelayState
-from .ffmpeg import SNAPSHOT_MAX_WIDTH, Profile, snapshot_argv
-from .frames import decode_keyframe_ppm
-from .process import FFmpegProcess
-from .sources import parse_source
+from .media.events import RelayState
+from .media.ffmpeg import SNAPSHOT_MAX_WIDTH, Profile, snapshot_argv
+from .media.frames import decode_keyframe_ppm
+from .media.process import FFmpegProcess
+from .media.sources import parse_source
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from .engine import Engine
-    from .store import StreamRecord
+    from .store.sqlite import StreamRecord
 
 __all__ = ["MAX_WIDTH", "MIN_WIDTH", "Thumbnail", "ThumbnailService", "validate_width"]
 

@@ -13,12 +13,12 @@ from typing import Any
 import psutil
 
 from rtsp_notebook.engine import Engine, EngineConfig
-from rtsp_notebook.events import EventKind, RelayEvent
-from rtsp_notebook.ffmpeg import find_ffmpeg
-from rtsp_notebook.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer
-from rtsp_notebook.relay import RelayConfig
-from rtsp_notebook.store import AsyncStore, StreamStore
-from rtsp_notebook.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.media.events import EventKind, RelayEvent
+from rtsp_notebook.media.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer
+from rtsp_notebook.media.relay import RelayConfig
+from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.store.sqlite import AsyncStore, StreamStore
 
 POLL = 0.02
 

@@ -1,7 +1,7 @@
-"""The widget's kernel fallback (``rtsp_notebook.comm``) against the real camera and service: requests are
-routed with the REST API's statuses and JSON, stream sockets carry the camera's MPEG-TS with the WebSocket's
-messages, and acknowledgement-based flow control holds back, drops and finally disconnects a page that
-stops acknowledging.
+"""The widget's kernel fallback (``rtsp_notebook.notebook.comm``) against the real camera and service:
+requests are routed with the REST API's statuses and JSON, stream sockets carry the camera's MPEG-TS with
+the WebSocket's messages, and acknowledgement-based flow control holds back, drops and finally disconnects
+a page that stops acknowledging.
 
 The bridge's ``send`` is a recording function here: a real comm needs a kernel and a browser at its other
 end (``test_widget_kernel.py`` runs those). The test thread plays the kernel's main thread (``handle``);
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import rtsp_notebook as rn
-from rtsp_notebook.comm import WINDOW, KernelBridge
+from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import EngineConfig
 from rtsp_notebook.errors import (
     AuthError,
@@ -33,10 +33,10 @@ from rtsp_notebook.errors import (
     StreamNotFoundError,
     status_for,
 )
-from rtsp_notebook.relay import RelayConfig
-from rtsp_notebook.runtime import local_service, loop_thread
-from rtsp_notebook.service import StreamService
-from rtsp_notebook.widget import Grid
+from rtsp_notebook.media.relay import RelayConfig
+from rtsp_notebook.notebook.comm import WINDOW, KernelBridge
+from rtsp_notebook.notebook.runtime import local_service, loop_thread
+from rtsp_notebook.notebook.widget import Grid
 
 from .helpers import wait_until_sync
 

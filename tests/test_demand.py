@@ -20,8 +20,10 @@ from typing import Any
 import psutil
 import pytest
 
-import rtsp_notebook.service
+import rtsp_notebook.api.service
 from rtsp_notebook._compat import cancel_and_wait
+from rtsp_notebook.api.service import StreamService
+from rtsp_notebook.api.viewer import ViewerConnection
 from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.errors import (
     LimitError,
@@ -30,15 +32,13 @@ from rtsp_notebook.errors import (
     TransportRefusedError,
     UnreachableError,
 )
-from rtsp_notebook.events import EventKind, RelayState
-from rtsp_notebook.mpegts import PACKET_SIZE
-from rtsp_notebook.probe import probe
-from rtsp_notebook.process import classify_stderr
-from rtsp_notebook.service import StreamService
-from rtsp_notebook.sources import parse_source
-from rtsp_notebook.store import AsyncStore, StreamStore
+from rtsp_notebook.media.events import EventKind, RelayState
+from rtsp_notebook.media.mpegts import PACKET_SIZE
+from rtsp_notebook.media.probe import probe
+from rtsp_notebook.media.process import classify_stderr
+from rtsp_notebook.media.sources import parse_source
+from rtsp_notebook.store.sqlite import AsyncStore, StreamStore
 from rtsp_notebook.thumbnails import ThumbnailService
-from rtsp_notebook.viewer import ViewerConnection
 
 from .helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, wait_until
 
@@ -345,9 +345,9 @@ async def test_cancelling_never_swallows_the_callers_cancellation(camera, tmp_pa
 # -- 5 ----------------------------------------------------------------------------------------------
 CHILD = """
 import asyncio, sys
-from rtsp_notebook.ffmpeg import Profile, find_ffmpeg, relay_argv
-from rtsp_notebook.process import FFmpegProcess
-from rtsp_notebook.sources import parse_source
+from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
+from rtsp_notebook.media.process import FFmpegProcess
+from rtsp_notebook.media.sources import parse_source
 
 async def main():
     argv = relay_argv(find_ffmpeg().path, parse_source(sys.argv[1]), Profile.GRID, transport="tcp")
@@ -514,7 +514,7 @@ def test_error_classification_reads_the_newest_lines():
 # -- 8 ----------------------------------------------------------------------------------------------
 async def test_probes_are_bounded(tmp_path, monkeypatch):
     # 1 s instead of 5 s per probe: five probes in two slots take three rounds, all of them timeouts
-    monkeypatch.setattr(rtsp_notebook.service, "PROBE_TIMEOUT", 1.0)
+    monkeypatch.setattr(rtsp_notebook.api.service, "PROBE_TIMEOUT", 1.0)
     accepted = 0
     held: list[asyncio.StreamWriter] = []
 

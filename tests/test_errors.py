@@ -48,6 +48,7 @@ from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 import rtsp_notebook as rn
+from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import EngineConfig
 from rtsp_notebook.errors import (
     AuthError,
@@ -59,11 +60,10 @@ from rtsp_notebook.errors import (
     UnreachableError,
     UnsupportedError,
 )
-from rtsp_notebook.hub import Hub
-from rtsp_notebook.relay import RelayConfig
-from rtsp_notebook.runtime import loop_thread
-from rtsp_notebook.service import StreamService
-from rtsp_notebook.transports import LocalTransport
+from rtsp_notebook.media.relay import RelayConfig
+from rtsp_notebook.notebook.hub import Hub
+from rtsp_notebook.notebook.runtime import loop_thread
+from rtsp_notebook.notebook.transports import LocalTransport
 
 from .camera import TestCamera
 from .conftest import require_camera

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rtsp_notebook.errors import FFmpegNotFoundError
-from rtsp_notebook.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv, snapshot_argv
-from rtsp_notebook.sources import parse_source
+from rtsp_notebook.media.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv, snapshot_argv
+from rtsp_notebook.media.sources import parse_source
 
 BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
 # relays log at info: "Input #0" / "Stream mapping:" say the camera answered before its first keyframe

@@ -24,7 +24,7 @@ from rtsp_notebook.errors import (
     SourceTimeoutError,
     UnsupportedError,
 )
-from rtsp_notebook.framereader import FrameReader
+from rtsp_notebook.notebook.framereader import FrameReader
 
 from .camera import TestCamera
 from .helpers import wait_until_sync

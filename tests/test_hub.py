@@ -22,8 +22,8 @@ from PIL import Image
 
 import rtsp_notebook as rn
 from rtsp_notebook.errors import ExtensionMissingError, ServerError, ServerPermissionError
-from rtsp_notebook.hub import LocalFallbackWarning
-from rtsp_notebook.transports import _error
+from rtsp_notebook.notebook.hub import LocalFallbackWarning
+from rtsp_notebook.notebook.transports import _error
 
 from .helpers import ffmpeg_children, wait_until_sync
 from .test_server_process import Server

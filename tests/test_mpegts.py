@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from rtsp_notebook.ffmpeg import Profile, relay_argv
-from rtsp_notebook.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer, VideoInfo
-from rtsp_notebook.sources import parse_source
+from rtsp_notebook.media.ffmpeg import Profile, relay_argv
+from rtsp_notebook.media.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer, VideoInfo
+from rtsp_notebook.media.sources import parse_source
 
 from .helpers import ffmpeg_info
 

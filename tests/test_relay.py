@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from rtsp_notebook.errors import LimitError, StreamNotFoundError
-from rtsp_notebook.events import EventKind, RelayState
-from rtsp_notebook.mpegts import PACKET_SIZE, PICTURE_TYPE_I
+from rtsp_notebook.media.events import EventKind, RelayState
+from rtsp_notebook.media.mpegts import PACKET_SIZE, PICTURE_TYPE_I
 
 from .helpers import Reader, analyze, engine_for, ffmpeg_children, packets, pid_of, wait_until
 

@@ -16,8 +16,8 @@ from PIL import Image
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
-from rtsp_notebook.mpegts import PACKET_SIZE
-from rtsp_notebook.sources import mask_url
+from rtsp_notebook.media.mpegts import PACKET_SIZE
+from rtsp_notebook.media.sources import mask_url
 
 from .helpers import ffmpeg_children, wait_until
 

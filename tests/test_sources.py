@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rtsp_notebook.errors import InvalidURLError
-from rtsp_notebook.sources import (
+from rtsp_notebook.media.sources import (
     DEMO_PATTERNS,
     SECRET_QUERY_KEYS,
     Source,

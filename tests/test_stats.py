@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtsp_notebook.ffmpeg import Profile
-from rtsp_notebook.stats import RateMeter
+from rtsp_notebook.media.ffmpeg import Profile
+from rtsp_notebook.media.stats import RateMeter
 
 from .helpers import Reader, engine_for, wait_until
 

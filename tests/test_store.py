@@ -23,10 +23,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtsp_notebook import store as store_module
 from rtsp_notebook.errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
-from rtsp_notebook.sources import parse_source
-from rtsp_notebook.store import (
+from rtsp_notebook.media.sources import parse_source
+from rtsp_notebook.store import sqlite as store_module
+from rtsp_notebook.store.sqlite import (
     DEFAULT_OPTIONS,
     AsyncStore,
     StreamRecord,
@@ -442,7 +442,7 @@ def test_open_file_is_tightened_with_a_warning(db: Path, caplog: pytest.LogCaptu
     with StreamStore(db) as opened:
         opened.add(DOOR)
     db.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="rtsp_notebook.store"), StreamStore(db) as opened:
+    with caplog.at_level(logging.WARNING, logger="rtsp_notebook.store.sqlite"), StreamStore(db) as opened:
         assert opened.list()[0].url == parse_source(DOOR).url
         assert mode_of(db) == 0o600
     assert [r.getMessage() for r in caplog.records] == [

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from rtsp_notebook.mpegts import Segment
-from rtsp_notebook.relay import backoff_delay
-from rtsp_notebook.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.media.mpegts import Segment
+from rtsp_notebook.media.relay import backoff_delay
+from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
 
 PSI = b"P" * 376
 

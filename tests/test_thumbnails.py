@@ -29,8 +29,8 @@ from rtsp_notebook.errors import (
     StreamNotFoundError,
     UnreachableError,
 )
-from rtsp_notebook.events import EventKind
-from rtsp_notebook.process import FFmpegProcess, live_processes
+from rtsp_notebook.media.events import EventKind
+from rtsp_notebook.media.process import FFmpegProcess, live_processes
 from rtsp_notebook.thumbnails import Thumbnail, ThumbnailService
 
 from .helpers import Reader, engine_for, ffmpeg_children, wait_until

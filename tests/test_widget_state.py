@@ -9,8 +9,8 @@ import pytest
 import traitlets
 
 import rtsp_notebook as rn
-from rtsp_notebook.hub import Stream
-from rtsp_notebook.widget import Grid
+from rtsp_notebook.notebook.hub import Stream
+from rtsp_notebook.notebook.widget import Grid
 
 
 def _stream(stream_id: str) -> Stream:

@@ -1,5 +1,5 @@
-"""How a :class:`~rtsp_notebook.hub.Hub` reaches the stream API: the server extension's REST API and
-WebSocket (``RestTransport``), or a :class:`~rtsp_notebook.service.StreamService` in this process
+"""How a :class:`~rtsp_notebook.notebook.hub.Hub` reaches the stream API: the server extension's REST API and
+WebSocket (``RestTransport``), or a :class:`~rtsp_notebook.api.service.StreamService` in this process
 (``LocalTransport``). Both answer the same operations with the same JSON values and errors.
 """
 
@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import Any, Protocol
 
-from .errors import (
+from ..api.service import ProbeFailedError, StreamService, checked_id
+from ..api.viewer import error_message, event_message
+from ..errors import (
     ConflictError,
     ExtensionMissingError,
     FFmpegNotFoundError,
@@ -29,10 +31,8 @@ from .errors import (
     StreamNotFoundError,
     source_error_for_code,
 )
+from ..media.subscription import SubscriptionClosed
 from .runtime import LoopThread, local_service, loop_thread
-from .service import ProbeFailedError, StreamService, checked_id
-from .subscription import SubscriptionClosed
-from .viewer import error_message, event_message
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
 
@@ -129,7 +129,7 @@ class RestTransport:
 
     @cached_property
     def ffmpeg_path(self) -> str:
-        from .ffmpeg import find_ffmpeg
+        from ..media.ffmpeg import find_ffmpeg
 
         return find_ffmpeg().path  # this process decodes frames with its own FFmpeg
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     ExtensionMissingError,
     InvalidInputError,
     RtspNotebookError,

@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import FFmpegNotFoundError
+from ..errors import FFmpegNotFoundError
 from .sources import Source
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The REST API of DESIGN §3 as one call, for transports that are not HTTP.
 
-The widget's kernel fallback (:mod:`rtsp_notebook.comm`) carries the page's requests over the widget's
-comm; :func:`route` answers each with the status and JSON body the server extension would answer::
+The widget's kernel fallback (:mod:`rtsp_notebook.notebook.comm`) carries the page's requests over the
+widget's comm; :func:`route` answers each with the status and JSON body the server extension would answer::
 
     status, body = await route(service, "GET", "streams/ab12/thumbnail?format=json&width=640")
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RtspNotebookError, status_for
+from ..errors import RtspNotebookError, status_for
 from .service import StreamService
 
 __all__ = ["MAX_BODY", "route"]

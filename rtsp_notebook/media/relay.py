@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ._compat import cancel_and_wait
-from ._compat import timeout as _timeout
-from .errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
+from .._compat import cancel_and_wait
+from .._compat import timeout as _timeout
+from ..errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
 from .events import EventKind, RelayEvent, RelayState
 from .mpegts import PacketAligner, Segment, TsAnalyzer, VideoInfo
 from .process import READ_CHUNK, FFmpegProcess

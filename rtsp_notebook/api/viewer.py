@@ -14,14 +14,14 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._compat import cancel_and_wait
-from ._compat import timeout as _timeout
-from .errors import LimitError, RtspNotebookError
-from .events import EventKind, RelayEvent, RelayState
-from .subscription import Subscription, SubscriptionClosed
+from .._compat import cancel_and_wait
+from .._compat import timeout as _timeout
+from ..errors import LimitError, RtspNotebookError
+from ..media.events import EventKind, RelayEvent, RelayState
+from ..media.subscription import Subscription, SubscriptionClosed
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 __all__ = ["ACTIONS", "Channel", "ViewerConnection", "event_message"]
 

@@ -42,8 +42,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._compat import cancel_and_wait
-from .errors import (
+from .._compat import cancel_and_wait
+from ..errors import (
     InvalidInputError,
     LimitError,
     RtspNotebookError,
@@ -51,7 +51,7 @@ from .errors import (
     StreamNotFoundError,
     source_error_for_code,
 )
-from .process import FFmpegProcess
+from ..media.process import FFmpegProcess
 
 if TYPE_CHECKING:
     import numpy as np

@@ -3,7 +3,7 @@
 The browser side (``js/``, bundled into ``static/``) finds the Jupyter server from the page and talks
 to the server extension directly: REST for the stream list and the controls, one WebSocket per tile
 for the video. When the page cannot reach the extension (VS Code, Colab, standalone Voilà), the same
-calls and streams go over the widget's comm to this kernel (:mod:`rtsp_notebook.comm`). The widget's
+calls and streams go over the widget's comm to this kernel (:mod:`rtsp_notebook.notebook.comm`). The widget's
 synced state holds only layout choices and stream ids, never a URL, so it can never hold a password.
 """
 
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from ._static import widget_css, widget_js
+from .._static import widget_css, widget_js
 from .comm import KernelBridge
 
 if TYPE_CHECKING:
+    from ..api.service import StreamService
     from .hub import Hub
-    from .service import StreamService
     from .transports import LocalTransport
 
 __all__ = ["MAX_COLUMNS", "Grid"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from ._compat import timeout as _timeout
-from .errors import SourceTimeoutError
+from .._compat import timeout as _timeout
+from ..errors import SourceTimeoutError
 from .process import FFmpegProcess
 
 __all__ = ["decode_keyframe", "decode_keyframe_argv", "decode_keyframe_jpeg", "decode_keyframe_ppm"]

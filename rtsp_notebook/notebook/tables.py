@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import EventKind, RelayState
+from ..media.events import EventKind, RelayState
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote, unquote_plus
 
-from .errors import InvalidURLError
+from ..errors import InvalidURLError
 
 __all__ = [
     "DEMO_PATTERNS",

@@ -11,8 +11,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._compat import timeout as _timeout
-from .errors import SourceTimeoutError, TransportRefusedError, UnsupportedError
+from .._compat import timeout as _timeout
+from ..errors import SourceTimeoutError, TransportRefusedError, UnsupportedError
 from .ffmpeg import input_args, transport_order
 from .process import FFmpegProcess
 from .sources import Source

@@ -1,6 +1,6 @@
 """An asyncio loop on its own thread, for code that is not async: notebook cells, scripts, widgets.
 
-One :class:`LoopThread` per process runs the in-process :class:`~rtsp_notebook.service.StreamService`
+One :class:`LoopThread` per process runs the in-process :class:`~rtsp_notebook.api.service.StreamService`
 (``rn.connect(local=True)``), the frame readers and the widget's kernel fallback. Cells call into it
 with :meth:`LoopThread.run`, which blocks the cell (never a server: there is none in this process).
 Everything it started is stopped at interpreter exit.
@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .process import kill_all
-from .service import StreamService
+from ..api.service import StreamService
+from ..media.process import kill_all
 
 __all__ = ["LoopThread", "local_service", "loop_thread"]
 

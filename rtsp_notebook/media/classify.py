@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .errors import (
+from ..errors import (
     AuthError,
     CameraNotFoundError,
     DisconnectedError,

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .engine import Engine, EngineConfig
-from .errors import (
+from .._version import __version__
+from ..engine import Engine, EngineConfig
+from ..errors import (
     InvalidInputError,
     InvalidURLError,
     ProbeFailedError,
     RtspNotebookError,
     StreamNotFoundError,
 )
-from .ffmpeg import find_ffmpeg
-from .probe import probe
-from .sources import parse_source
-from .store import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
-from .thumbnails import Thumbnail, ThumbnailService
+from ..media.ffmpeg import find_ffmpeg
+from ..media.probe import probe
+from ..media.sources import parse_source
+from ..store.sqlite import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
+from ..thumbnails import Thumbnail, ThumbnailService
 
 __all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]
 

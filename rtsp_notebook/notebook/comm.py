@@ -2,7 +2,7 @@
 
 When the page cannot reach the server extension (VS Code, Colab, standalone Voilà, a server without
 the extension), the grid sends its requests and opens its stream sockets through the widget's comm
-instead, and the kernel answers from its in-process :class:`~rtsp_notebook.service.StreamService`.
+instead, and the kernel answers from its in-process :class:`~rtsp_notebook.api.service.StreamService`.
 Custom widget messages carry JSON ``content`` and binary ``buffers``:
 
 page → kernel
@@ -30,7 +30,7 @@ Threads: ipykernel hands comm messages to :meth:`KernelBridge.handle` on the ker
 at a time and only between cell executions (a long-running cell holds the page's requests and acks
 until it ends); each costs a shell round (busy/idle status, an output flush that waits for the IOPub
 thread), which is why the page gathers its acks instead of sending one per video message. Everything
-else runs on the process's loop thread (:mod:`rtsp_notebook.runtime`), and the messages to the page
+else runs on the process's loop thread (:mod:`rtsp_notebook.notebook.runtime`), and the messages to the page
 are sent from there: ipykernel (6 and later; checked on 7.4) queues every IOPub message to its IOPub
 thread through a per-thread event pipe, and ``Comm.publish_msg`` falls back to the shell's parent
 header outside the main thread, so ``widget.send`` is safe from another thread.
@@ -47,15 +47,15 @@ import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from .errors import RtspNotebookError, StreamNotFoundError, status_for
-from .ffmpeg import Profile
-from .routes import route
+from ..api.routes import route
+from ..api.service import StreamService, checked_id
+from ..api.viewer import ViewerConnection
+from ..errors import RtspNotebookError, StreamNotFoundError, status_for
+from ..media.ffmpeg import Profile
 from .runtime import LoopThread, local_service, loop_thread
-from .service import StreamService, checked_id
-from .viewer import ViewerConnection
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 __all__ = ["WINDOW", "CommSocket", "KernelBridge"]
 
@@ -76,7 +76,7 @@ def _is_id(value: object) -> TypeGuard[str]:
 
 
 class CommSocket:
-    """One stream socket over the comm: the :class:`~rtsp_notebook.viewer.Channel` of its viewer, with
+    """One stream socket over the comm: the :class:`~rtsp_notebook.api.viewer.Channel` of its viewer, with
     acknowledgement-based flow control. Lives on the loop thread."""
 
     def __init__(self, bridge: KernelBridge, sid: str, window: int = WINDOW) -> None:
@@ -180,12 +180,12 @@ class CommSocket:
 
 
 class KernelBridge:
-    """Answers one widget's page over its comm: requests through :func:`~rtsp_notebook.routes.route`,
-    stream sockets through :class:`~rtsp_notebook.viewer.ViewerConnection`.
+    """Answers one widget's page over its comm: requests through :func:`~rtsp_notebook.api.routes.route`,
+    stream sockets through :class:`~rtsp_notebook.api.viewer.ViewerConnection`.
 
     ``send(content, buffers)`` sends a custom message to the page (the widget's ``send``). ``service``
     is a :class:`StreamService` running on the process's loop thread, or a function returning one,
-    called on the first message (by default :func:`~rtsp_notebook.runtime.local_service`: nothing is
+    called on the first message (by default :func:`~rtsp_notebook.notebook.runtime.local_service`: nothing is
     opened while the page talks to the server extension)."""
 
     def __init__(self, send: Send, service: ServiceSource | None = None, *, window: int = WINDOW) -> None:

@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from .errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
-from .sources import Source, mask_url, parse_source
+from ..errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
+from ..media.sources import Source, mask_url, parse_source
 
 __all__ = [
     "DEFAULT_OPTIONS", "AsyncStore", "StreamRecord", "StreamStore", "default_store_path", "validate_label",

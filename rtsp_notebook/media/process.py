@@ -24,9 +24,9 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 
-from ._compat import timeout as _timeout
+from .._compat import timeout as _timeout
+from ..errors import SourceError, SourceTimeoutError
 from .classify import classify_stderr
-from .errors import SourceError, SourceTimeoutError
 from .sources import mask_text
 
 __all__ = ["FFmpegProcess", "classify_stderr", "kill_all", "live_processes"]
