@@ -228,7 +228,7 @@ class Hub:
         """The grid widget (display it, or leave it last in a cell)."""
         from .widget import Grid
 
-        return Grid(streams, columns=columns, renderer=renderer, hub=self)
+        return Grid(streams, columns=columns, renderer=renderer, service=self.transport.kernel_service())
 
     def __repr__(self) -> str:
         return f"<rtsp_notebook.Hub {self.transport.where}>"

@@ -65,6 +65,11 @@ class Transport(Protocol):
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes: ...
 
+    def kernel_service(self) -> Callable[[], StreamService] | None:
+        """What a grid's kernel fallback serves for this transport: its own service when it has one in
+        this process; None when the page reaches the server extension by itself."""
+        ...
+
     def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         """The stream's MPEG-TS bytes and its messages (DESIGN §4, as dicts) in order, for
         ``frames()``; an error that prevents the subscription is raised."""
@@ -184,6 +189,9 @@ class RestTransport:
             return self._json("GET", "events")
         raise ValueError(f"unknown operation {op!r}")
 
+    def kernel_service(self) -> Callable[[], StreamService] | None:
+        return None  # the page reaches the server extension itself; its fallback serves the default
+
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         query = urllib.parse.urlencode(
             {k: v for k, v in (("width", width), ("refresh", "true" if refresh else None)) if v is not None}
@@ -255,6 +263,9 @@ class LocalTransport:
             return self.thread.run(method(*args, **kwargs))
         except ProbeFailedError as exc:
             raise exc.cause from None  # the camera's own error, as over REST
+
+    def kernel_service(self) -> Callable[[], StreamService] | None:
+        return lambda: self.service
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anywidget
 import traitlets
@@ -21,8 +21,11 @@ from .comm import KernelBridge
 
 if TYPE_CHECKING:
     from ..api.service import StreamService
-    from .hub import Hub
-    from .transports import LocalTransport
+    from .transports import Transport
+
+    class _HasTransport(Protocol):  # a Hub, without importing the hub module (which imports this one)
+        transport: Transport
+
 
 __all__ = ["MAX_COLUMNS", "Grid"]
 
@@ -39,8 +42,9 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     up to 4 tiles when a GPU is there, Canvas2D otherwise), ``"canvas2d"`` or ``"webgl"``.
     ``connection`` is set by the page: ``"extension"`` when it reached the server extension,
     ``"kernel"`` when it talks to this kernel over the widget's comm instead, ``"unreachable"`` when
-    neither answers. ``hub``: whose streams the kernel serves then (a local hub's service; otherwise
-    the in-process service on the default store).
+    neither answers. ``service``: a factory of the service the kernel serves then (``hub.grid()``
+    passes a local hub's; ``hub=`` does the same from a hub); None: the in-process service on the
+    default store.
     """
 
     _esm = widget_js()
@@ -59,7 +63,8 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         columns: int | None = None,
         renderer: str = "auto",
         show_form: bool = True,
-        hub: Hub | None = None,
+        hub: _HasTransport | None = None,
+        service: Callable[[], StreamService] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -69,7 +74,9 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             show_form=show_form,
             **kwargs,
         )
-        self._bridge = KernelBridge(self._to_page, _service_of(hub))
+        if service is None and hub is not None:
+            service = hub.transport.kernel_service()
+        self._bridge = KernelBridge(self._to_page, service)
         self.on_msg(self._from_page)
 
     def _to_page(self, content: dict[str, Any], buffers: list[bytes]) -> None:
@@ -111,15 +118,6 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         shown = ", ".join(self.streams) if self.streams else "all streams"
         columns = self.columns if self.columns is not None else "auto"
         return f"<rtsp_notebook.Grid {shown}; columns={columns}>"
-
-
-def _service_of(hub: Hub | None) -> Callable[[], StreamService] | None:
-    """What the kernel fallback serves: a local hub's service; None (the default in-process service)
-    for no hub or a REST hub, whose server extension the page reaches by itself."""
-    if hub is not None and hub.local:
-        transport: LocalTransport = hub.transport  # type: ignore[assignment]
-        return lambda: transport.service
-    return None
 
 
 def _stream_id(stream: Any) -> str:
