@@ -15,7 +15,7 @@ from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.media.ffmpeg import find_ffmpeg
 from rtsp_notebook.media.process import kill_all
 from rtsp_notebook.media.relay import RelayConfig
-from rtsp_notebook.store.sqlite import AsyncStore, StreamStore, default_store_path
+from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from . import metrics

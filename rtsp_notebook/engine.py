@@ -29,7 +29,7 @@ from .media.relay import Relay, RelayConfig
 from .media.sources import parse_source
 from .media.stats import RelayStats
 from .media.subscription import Subscription
-from .store.sqlite import AsyncStore, StreamRecord, StreamStore, default_store_path
+from .store import AsyncStore, StreamRecord, StreamStore, default_store_path
 
 __all__ = ["Engine", "EngineConfig"]
 

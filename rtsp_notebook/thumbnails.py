@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from .engine import Engine
-    from .store.sqlite import StreamRecord
+    from .store import StreamRecord
 
 __all__ = ["MAX_WIDTH", "MIN_WIDTH", "Thumbnail", "ThumbnailService", "validate_width"]
 

@@ -18,7 +18,7 @@ from rtsp_notebook.media.ffmpeg import find_ffmpeg
 from rtsp_notebook.media.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer
 from rtsp_notebook.media.relay import RelayConfig
 from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
-from rtsp_notebook.store.sqlite import AsyncStore, StreamStore
+from rtsp_notebook.store import AsyncStore, StreamStore
 
 POLL = 0.02
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rtsp_notebook.store.sqlite import StreamStore
+from rtsp_notebook.store import StreamStore
 
 
 def main(argv: list[str]) -> int:

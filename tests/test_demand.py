@@ -37,7 +37,7 @@ from rtsp_notebook.media.mpegts import PACKET_SIZE
 from rtsp_notebook.media.probe import probe
 from rtsp_notebook.media.process import classify_stderr
 from rtsp_notebook.media.sources import parse_source
-from rtsp_notebook.store.sqlite import AsyncStore, StreamStore
+from rtsp_notebook.store import AsyncStore, StreamStore
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from .helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, wait_until

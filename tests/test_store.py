@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 
 from rtsp_notebook.errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
 from rtsp_notebook.media.sources import parse_source
-from rtsp_notebook.store import sqlite as store_module
-from rtsp_notebook.store.sqlite import (
+from rtsp_notebook.store import (
     DEFAULT_OPTIONS,
     AsyncStore,
     StreamRecord,
@@ -35,6 +34,8 @@ from rtsp_notebook.store.sqlite import (
     validate_label,
     validate_options,
 )
+from rtsp_notebook.store import sqlite as store_module
+from rtsp_notebook.store import validation as validation_module
 
 DOOR = "rtsp://admin:s3cret-pw@door.example/stream1"
 YARD = "rtsp://viewer:yard-pw@yard.example:8554/live"
@@ -270,10 +271,10 @@ def test_options_size_limit() -> None:
 
 
 def test_secret_option_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = store_module._Option(
+    spec = validation_module._Option(
         "a string of letters", lambda v: isinstance(v, str) and v.isalpha(), secret=True
     )
-    monkeypatch.setitem(store_module._OPTIONS, "token", spec)
+    monkeypatch.setitem(validation_module._OPTIONS, "token", spec)
     with pytest.raises(InvalidInputError) as info:
         validate_options({"token": "hunter2!"})
     assert str(info.value) == "option 'token' must be a string of letters, got a value that is not shown"

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rtsp_notebook.store.sqlite import StreamStore
+from rtsp_notebook.store import StreamStore
 
 from .browser import LabServer
 from .helpers import wait_until_sync

@@ -25,7 +25,7 @@ from ..errors import (
 from ..media.ffmpeg import find_ffmpeg
 from ..media.probe import probe
 from ..media.sources import parse_source
-from ..store.sqlite import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
+from ..store import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
 from ..thumbnails import Thumbnail, ThumbnailService
 
 __all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]

@@ -6,17 +6,14 @@ pages into the database file and empties the WAL, where the old page versions we
 
 ``StreamStore`` is the synchronous store: one connection guarded by a lock, every write in a
 ``BEGIN IMMEDIATE`` transaction, so several stores (a Jupyter server and a kernel, say) can share a file.
-``AsyncStore`` runs the same calls on one dedicated worker thread so an event loop never waits on SQLite.
+``AsyncStore`` (``asyncstore``) runs the same calls on one worker thread for event loops.
 Every ``sqlite3`` error that escapes becomes a ``StoreError``; no message ever holds a URL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import concurrent.futures
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -26,8 +23,7 @@ import sqlite3
 import stat
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,20 +31,14 @@ from typing import Any, Final, TypeVar
 
 from ..errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
 from ..media.sources import Source, mask_url, parse_source
+from .validation import _short, validate_label, validate_options
 
-__all__ = [
-    "DEFAULT_OPTIONS", "AsyncStore", "StreamRecord", "StreamStore", "default_store_path", "validate_label",
-    "validate_options",
-]  # fmt: skip
+__all__ = ["SCHEMA_VERSION", "StreamRecord", "StreamStore", "default_store_path"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Options = Mapping[str, Any] | None
 
-# transport "auto": TCP first, then UDP when the camera refuses TCP (RTSP 461); "tcp" / "udp" force one
-DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "auto", "keep_alive": False}
-MAX_LABEL_LENGTH: Final = 200
-MAX_OPTIONS_BYTES: Final = 4096
 _ID_RE: Final = re.compile(r"[0-9a-z]{1,32}")
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _APPLICATION_ID: Final = 0x52545350  # "RTSP"
@@ -67,69 +57,6 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ("UPDATE streams SET url = mask_url(url) WHERE deleted_at IS NOT NULL",),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass(frozen=True)
-class _Option:
-    allowed: str
-    check: Callable[[object], bool]
-    secret: bool = False  # a secret option's value is never echoed in a message
-
-
-_OPTIONS: Final[Mapping[str, _Option]] = {
-    "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
-    "transport": _Option(
-        "one of 'auto', 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("auto", "tcp", "udp")
-    ),
-}
-
-
-def validate_options(options: object, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Check user options and merge them over ``base`` (or the defaults); raises InvalidInputError."""
-    merged = {**DEFAULT_OPTIONS, **(base or {})}
-    options = {} if options is None else options
-    if not isinstance(options, Mapping):
-        raise InvalidInputError(
-            f"options must be an object of option names to values, got {type(options).__name__}"
-        )
-    known = ", ".join(sorted(_OPTIONS))
-    for key, value in options.items():
-        spec = _OPTIONS.get(key) if isinstance(key, str) else None
-        if spec is None:
-            raise InvalidInputError(f"unknown option {_short(key)}; known options are: {known}")
-        if not spec.check(value):
-            shown = "a value that is not shown" if spec.secret else _short(value)
-            raise InvalidInputError(f"option {key!r} must be {spec.allowed}, got {shown}")
-        merged[key] = value
-    size = len(json.dumps(merged, separators=(",", ":")).encode())
-    if size > MAX_OPTIONS_BYTES:
-        raise InvalidInputError(
-            f"options are too large ({size} bytes as JSON); at most {MAX_OPTIONS_BYTES} bytes are allowed"
-        )
-    return merged
-
-
-def validate_label(label: object, default: str) -> str:
-    """A label: a string, stripped, at most 200 characters, no control characters; empty gives ``default``."""
-    if not isinstance(label, str | None):
-        raise InvalidInputError(f"label must be a string, got {type(label).__name__}")
-    label = (label or "").strip()
-    if not label:
-        return default[:MAX_LABEL_LENGTH]
-    if len(label) > MAX_LABEL_LENGTH:
-        raise InvalidInputError(
-            f"label is too long ({len(label)} characters); at most {MAX_LABEL_LENGTH} characters are allowed"
-        )
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in label):
-        raise InvalidInputError(
-            f"label must not contain control characters (such as newlines or tabs), got {_short(label)}"
-        )
-    return label
 
 
 def _check_id(stream_id: object) -> str:
@@ -483,68 +410,6 @@ class StreamStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class AsyncStore:
-    """A ``StreamStore`` for asyncio: every call runs on one dedicated worker thread.
-
-    A cancelled call still finishes on the worker thread; its result is then dropped.
-    """
-
-    def __init__(self, store: StreamStore) -> None:
-        self.store = store
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rtsp-notebook-store")
-        self._closed = False
-
-    @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> AsyncStore:
-        """Open (and migrate) the store at ``path`` off the event loop."""
-        loop = asyncio.get_running_loop()
-        return cls(await loop.run_in_executor(None, StreamStore, path))
-
-    async def _run(self, func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
-
-    @property
-    def schema_version(self) -> int:
-        return self.store.schema_version
-
-    async def add(self, url: str, label: str | None = None, options: _Options = None) -> StreamRecord:
-        return await self._run(self.store.add, url, label, options)
-
-    async def get(self, stream_id: str) -> StreamRecord:
-        return await self._run(self.store.get, stream_id)
-
-    async def find(self, key: str) -> StreamRecord:
-        return await self._run(self.store.find, key)
-
-    async def list(self) -> builtins.list[StreamRecord]:
-        return await self._run(self.store.list)
-
-    async def update(
-        self, stream_id: str, *, url: str | None = None, label: str | None = None, options: _Options = None
-    ) -> StreamRecord:
-        return await self._run(self.store.update, stream_id, url=url, label=label, options=options)
-
-    async def delete(self, stream_id: str) -> None:
-        await self._run(self.store.delete, stream_id)
-
-    async def aclose(self) -> None:
-        """Close the store on the worker thread, then let the thread go (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._run(self.store.close)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    async def __aenter__(self) -> AsyncStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 def default_store_path() -> Path:

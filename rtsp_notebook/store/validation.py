@@ -1,0 +1,82 @@
+"""Validation of what users give the store: labels and options, with messages a person can act on
+(the field, the bad value, what is allowed; never a secret option's value)."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..errors import InvalidInputError
+
+__all__ = ["DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "validate_label", "validate_options"]
+
+# transport "auto": TCP first, then UDP when the camera refuses TCP (RTSP 461); "tcp" / "udp" force one
+DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "auto", "keep_alive": False}
+MAX_LABEL_LENGTH: Final = 200
+MAX_OPTIONS_BYTES: Final = 4096
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Option:
+    allowed: str
+    check: Callable[[object], bool]
+    secret: bool = False  # a secret option's value is never echoed in a message
+
+
+_OPTIONS: Final[Mapping[str, _Option]] = {
+    "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
+    "transport": _Option(
+        "one of 'auto', 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("auto", "tcp", "udp")
+    ),
+}
+
+
+def validate_options(options: object, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check user options and merge them over ``base`` (or the defaults); raises InvalidInputError."""
+    merged = {**DEFAULT_OPTIONS, **(base or {})}
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise InvalidInputError(
+            f"options must be an object of option names to values, got {type(options).__name__}"
+        )
+    known = ", ".join(sorted(_OPTIONS))
+    for key, value in options.items():
+        spec = _OPTIONS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise InvalidInputError(f"unknown option {_short(key)}; known options are: {known}")
+        if not spec.check(value):
+            shown = "a value that is not shown" if spec.secret else _short(value)
+            raise InvalidInputError(f"option {key!r} must be {spec.allowed}, got {shown}")
+        merged[key] = value
+    size = len(json.dumps(merged, separators=(",", ":")).encode())
+    if size > MAX_OPTIONS_BYTES:
+        raise InvalidInputError(
+            f"options are too large ({size} bytes as JSON); at most {MAX_OPTIONS_BYTES} bytes are allowed"
+        )
+    return merged
+
+
+def validate_label(label: object, default: str) -> str:
+    """A label: a string, stripped, at most 200 characters, no control characters; empty gives ``default``."""
+    if not isinstance(label, str | None):
+        raise InvalidInputError(f"label must be a string, got {type(label).__name__}")
+    label = (label or "").strip()
+    if not label:
+        return default[:MAX_LABEL_LENGTH]
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidInputError(
+            f"label is too long ({len(label)} characters); at most {MAX_LABEL_LENGTH} characters are allowed"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in label):
+        raise InvalidInputError(
+            f"label must not contain control characters (such as newlines or tabs), got {_short(label)}"
+        )
+    return label
