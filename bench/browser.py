@@ -56,8 +56,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from bench._report import report
-from tests.browser import LabServer, NotebookPage, browser_available, launch_chromium
-from tests.camera import TestCamera, camera_available
+from tests.harness.browser import LabServer, NotebookPage, browser_available, launch_chromium
+from tests.harness.camera import TestCamera, camera_available
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, ViewportSize

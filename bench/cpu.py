@@ -37,8 +37,8 @@ from bench.server import Client, ffmpeg_count
 from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg
 from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from rtsp_notebook.media.process import FFmpegProcess
-from tests.camera import TestCamera
-from tests.helpers import engine_for, wait_until
+from tests.harness.camera import TestCamera
+from tests.harness.helpers import engine_for, wait_until
 from tests.test_server_process import Server
 
 FANOUT_SOURCE = "demo://testsrc2?size=640x360&fps=25"

@@ -15,7 +15,7 @@ from bench._report import arguments, report
 from bench.first_video import first_iframe
 from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.media.sources import parse_source
-from tests.camera import TestCamera
+from tests.harness.camera import TestCamera
 
 # name → (flag to set or None to remove, value)
 VARIANTS: dict[str, list[tuple[str, str | None]]] = {

@@ -28,8 +28,8 @@ from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from rtsp_notebook.media.process import FFmpegProcess
 from rtsp_notebook.media.sources import parse_source
-from tests.camera import TestCamera
-from tests.helpers import Reader, engine_for, wait_until
+from tests.harness.camera import TestCamera
+from tests.harness.helpers import Reader, engine_for, wait_until
 
 PREDECESSOR_ARGS = (
     "-rtsp_transport tcp -fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -i {url} "

@@ -49,8 +49,8 @@ from bench._report import report
 from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
 from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
-from tests.camera import TestCamera
-from tests.helpers import engine_for, wait_until
+from tests.harness.camera import TestCamera
+from tests.harness.helpers import engine_for, wait_until
 
 WIDTH, HEIGHT = 32, 18
 PICTURE = WIDTH * HEIGHT

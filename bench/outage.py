@@ -28,8 +28,8 @@ from typing import Any
 from bench._common import Sink, median
 from bench._report import arguments, report
 from rtsp_notebook.media.events import EventKind, RelayEvent
-from tests.camera import TestCamera
-from tests.helpers import engine_for, wait_until
+from tests.harness.camera import TestCamera
+from tests.harness.helpers import engine_for, wait_until
 
 DOWN_S = 2.0
 Phase = Callable[[TestCamera, Sink, Any], Awaitable[dict[str, Any]]]

@@ -25,7 +25,7 @@ from bench._report import arguments, report
 from rtsp_notebook.media.ffmpeg import find_ffmpeg
 from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from rtsp_notebook.media.process import FFmpegProcess
-from tests.camera import TestCamera
+from tests.harness.camera import TestCamera
 
 GRAB_INPUT = "-rtsp_transport tcp -fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import rtsp_notebook as rn
 from bench._report import arguments, report
-from tests.camera import TestCamera
+from tests.harness.camera import TestCamera
 
 WINDOW_S = 4.0
 

@@ -26,7 +26,7 @@ from tornado.websocket import websocket_connect
 
 from bench._report import arguments, report
 from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
-from tests.camera import TestCamera
+from tests.harness.camera import TestCamera
 from tests.test_server_process import Server
 
 

@@ -32,7 +32,7 @@ from rtsp_notebook.media.ffmpeg import find_ffmpeg
 from rtsp_notebook.media.mpegts import PACKET_SIZE, TsAnalyzer
 from rtsp_notebook.media.relay import Relay, RelayConfig
 from rtsp_notebook.media.subscription import Subscription
-from tests.helpers import pid_of, wait_until
+from tests.harness.helpers import pid_of, wait_until
 
 FANOUT = 10
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from .camera import TestCamera, camera_available
-from .helpers import ffmpeg_children
+from .harness.camera import TestCamera, camera_available
+from .harness.helpers import ffmpeg_children
 
-pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.browser_fixtures")
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.harness.fixtures")
 
 REQUIRE_CAMERA_ENV = "RTSP_NOTEBOOK_REQUIRE_CAMERA"
 

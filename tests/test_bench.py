@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .browser_fixtures import require_browser
 from .conftest import require_camera
+from .harness.fixtures import require_browser
 
 pytestmark = [pytest.mark.bench, pytest.mark.camera, pytest.mark.browser]
 

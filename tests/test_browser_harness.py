@@ -6,8 +6,8 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from .browser import BASE_URL, ApiError, LabServer, NotebookPage
-from .helpers import wait_until_sync
+from .harness.browser import BASE_URL, ApiError, LabServer, NotebookPage
+from .harness.helpers import wait_until_sync
 
 CELLS = ["6 * 7", "import ipywidgets\nipywidgets.Label('hello widget')"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .camera import CameraError, TestCamera
+from .harness.camera import CameraError, TestCamera
 
 FRAME_RE = re.compile(rb"frame=\s*(\d+)")
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,7 +300,7 @@ def test_camera_does_not_outlive_its_parent() -> None:
     # A test process killed hard (os._exit, SIGKILL) cannot stop its cameras: they stop when their stdin ends.
     script = (
         "import os\n"
-        "from tests.camera import TestCamera\n"
+        "from tests.harness.camera import TestCamera\n"
         "cam = TestCamera(width=320, height=180).start()\n"
         "print(cam.pid, flush=True)\n"
         "os._exit(0)\n"

@@ -38,7 +38,7 @@ from rtsp_notebook.notebook.comm import WINDOW, KernelBridge
 from rtsp_notebook.notebook.runtime import local_service, loop_thread
 from rtsp_notebook.notebook.widget import Grid
 
-from .helpers import wait_until_sync
+from .harness.helpers import wait_until_sync
 
 PASSWORD = "comm-s3cret"
 PACKET = 188

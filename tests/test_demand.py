@@ -40,7 +40,7 @@ from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.store import AsyncStore, StreamStore
 from rtsp_notebook.thumbnails import ThumbnailService
 
-from .helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, wait_until
+from .harness.helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, wait_until
 
 pytestmark = pytest.mark.camera
 

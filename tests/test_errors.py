@@ -1,9 +1,9 @@
 """Issue 12: errors that say what happened, to every consumer, at once; no retry storm on a wrong password.
 
 One table (``CASES``) of broken upstreams, all real servers on 127.0.0.1 (the GStreamer camera of
-``tests/camera.py`` and the small servers of ``tests/upstreams.py``; ``RtspStatusServer`` is the one fake RTSP
-server, for a status real servers do not give on demand), each with the error code and a fragment of the
-message every consumer must show:
+``tests/harness/camera.py`` and the small servers of ``tests/upstreams.py``; ``RtspStatusServer`` is the
+one fake RTSP server, for a status real servers do not give on demand), each with the error code and a
+fragment of the message every consumer must show:
 
 - ``probe``: ``POST streams?probe=true`` on a real Jupyter server with the extension -> 422 and the code;
 - ``websocket``: the relay's ``error`` message on ``rtsp/ws/stream`` (a retried error ends with "; retrying",
@@ -65,9 +65,9 @@ from rtsp_notebook.notebook.hub import Hub
 from rtsp_notebook.notebook.runtime import loop_thread
 from rtsp_notebook.notebook.transports import LocalTransport
 
-from .camera import TestCamera
 from .conftest import require_camera
-from .helpers import POLL, wait_until
+from .harness.camera import TestCamera
+from .harness.helpers import POLL, wait_until
 from .upstreams import (
     HttpServer,
     JunkServer,

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from traitlets.config import Config
 
-from .helpers import ffmpeg_children, wait_until, wait_until_sync
+from .harness.helpers import ffmpeg_children, wait_until, wait_until_sync
 from .test_server_process import Server
 
 CYCLES = 200

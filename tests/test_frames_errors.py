@@ -26,8 +26,8 @@ from rtsp_notebook.errors import (
 )
 from rtsp_notebook.notebook.framereader import FrameReader
 
-from .camera import TestCamera
-from .helpers import wait_until_sync
+from .harness.camera import TestCamera
+from .harness.helpers import wait_until_sync
 from .test_server_process import Server
 from .upstreams import stop_mid_stream
 

@@ -25,7 +25,7 @@ from rtsp_notebook.errors import ExtensionMissingError, ServerError, ServerPermi
 from rtsp_notebook.notebook.hub import LocalFallbackWarning
 from rtsp_notebook.notebook.transports import _error
 
-from .helpers import ffmpeg_children, wait_until_sync
+from .harness.helpers import ffmpeg_children, wait_until_sync
 from .test_server_process import Server
 
 PASSWORD = "s3cret-pw"

@@ -11,7 +11,7 @@ from rtsp_notebook.media.ffmpeg import Profile, relay_argv
 from rtsp_notebook.media.mpegts import PACKET_SIZE, PacketAligner, TsAnalyzer, VideoInfo
 from rtsp_notebook.media.sources import parse_source
 
-from .helpers import ffmpeg_info
+from .harness.helpers import ffmpeg_info
 
 
 def encode(url: str, profile: Profile, seconds: float) -> bytes:

@@ -12,7 +12,7 @@ from rtsp_notebook.errors import LimitError, StreamNotFoundError
 from rtsp_notebook.media.events import EventKind, RelayState
 from rtsp_notebook.media.mpegts import PACKET_SIZE, PICTURE_TYPE_I
 
-from .helpers import Reader, analyze, engine_for, ffmpeg_children, packets, pid_of, wait_until
+from .harness.helpers import Reader, analyze, engine_for, ffmpeg_children, packets, pid_of, wait_until
 
 pytestmark = pytest.mark.camera
 

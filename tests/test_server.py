@@ -19,7 +19,7 @@ from traitlets.config import Config
 from rtsp_notebook.media.mpegts import PACKET_SIZE
 from rtsp_notebook.media.sources import mask_url
 
-from .helpers import ffmpeg_children, wait_until
+from .harness.helpers import ffmpeg_children, wait_until
 
 PASSWORD = "Pa55-w0rd!"
 

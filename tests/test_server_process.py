@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .helpers import wait_until_sync
+from .harness.helpers import wait_until_sync
 
 
 def test_the_installed_config_enables_the_extension():

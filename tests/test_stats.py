@@ -9,7 +9,7 @@ import pytest
 from rtsp_notebook.media.ffmpeg import Profile
 from rtsp_notebook.media.stats import RateMeter
 
-from .helpers import Reader, engine_for, wait_until
+from .harness.helpers import Reader, engine_for, wait_until
 
 
 class Clock:

@@ -33,7 +33,7 @@ from rtsp_notebook.media.events import EventKind
 from rtsp_notebook.media.process import FFmpegProcess, live_processes
 from rtsp_notebook.thumbnails import Thumbnail, ThumbnailService
 
-from .helpers import Reader, engine_for, ffmpeg_children, wait_until
+from .harness.helpers import Reader, engine_for, ffmpeg_children, wait_until
 
 
 class SpawnSpy:

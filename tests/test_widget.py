@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .browser import LabServer
-from .helpers import wait_until_sync
-from .playwright_loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
+from .harness.browser import LabServer
+from .harness.helpers import wait_until_sync
+from .harness.loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
 
 IDLE_TIMEOUT_S = 1.0
 

@@ -10,13 +10,13 @@ used the same way from sync and async tests (entering and leaving it never waits
     with JunkServer():                # random bytes, then close (reset=True: with a TCP reset)
     with RtspStatusServer(status=460, reason="Only aggregate operation allowed", method="PLAY"):
     unresolvable_url()                # rtsp://camera.invalid:554/cam (RFC 2606: .invalid never resolves)
-    stop_mid_stream(camera)           # the real GStreamer camera (tests/camera.py) leaves its clients
+    stop_mid_stream(camera)           # the real GStreamer camera (tests/harness/camera.py) leaves its clients
 
 ``connections`` counts the accepted connections and ``requests`` holds the request lines the HTTP and RTSP
 servers read (``"DESCRIBE rtsp://... RTSP/1.0"``), e.g. to count attempts.
 
 Everything a camera can do wrong that the real GStreamer camera can do (a wrong password, basic or digest; a
-wrong path; UDP only; no TLS; stopping; hanging) is done with the real camera, ``tests/camera.py``.
+wrong path; UDP only; no TLS; stopping; hanging) is done with the real camera, ``tests/harness/camera.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
-    from tests.camera import TestCamera
+    from tests.harness.camera import TestCamera
 
 __all__ = [
     "UNRESOLVABLE_HOST",

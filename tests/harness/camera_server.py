@@ -1,7 +1,7 @@
 """The test camera: a GStreamer RTSP server serving a synthetic live stream on 127.0.0.1.
 
 Runs under Debian's ``/usr/bin/python3`` (the GObject bindings live there, not in the project's venv), as a
-child process of ``tests/camera.py``. When it serves, it prints exactly one line to stdout::
+child process of ``tests/harness/camera.py``. When it serves, it prints exactly one line to stdout::
 
     READY rtsp://127.0.0.1:<port><mount>
 
@@ -23,7 +23,7 @@ credentials, else ``DESCRIBE none``), for tests that count login attempts. The s
 answers "not seekable", like a real camera: late clients wait for the next key frame (every ``--keyint``
 frames, 2 s by default).
 
-    /usr/bin/python3 tests/camera_server.py --port 0 --width 640 --height 360 --fps 25 --pattern ball
+    /usr/bin/python3 tests/harness/camera_server.py --port 0 --width 640 --height 360 --fps 25 --pattern ball
 """
 
 from __future__ import annotations

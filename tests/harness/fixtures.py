@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Literal
 
 import pytest
 
+from ..conftest import REQUIRE_CAMERA_ENV
 from .browser import LabServer, NotebookPage, browser_available, launch_chromium
-from .conftest import REQUIRE_CAMERA_ENV
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -1,7 +1,7 @@
 """The test camera, seen from the tests: a GStreamer RTSP server in a child process.
 
-``tests/camera_server.py`` runs under Debian's ``/usr/bin/python3`` (which has the GStreamer bindings); this
-module starts it, waits for its ``READY`` line, and stops, restarts, pauses and resumes it::
+``camera_server.py`` (beside this module) runs under Debian's ``/usr/bin/python3`` (which has the GStreamer
+bindings); this module starts it, waits for its ``READY`` line, and stops, restarts, pauses and resumes it::
 
     with TestCamera(width=1280, height=720, user="alice", password="s3cret") as cam:   # auth="digest" too
         cam.url                      # rtsp://alice:s3cret@127.0.0.1:<port>/cam
