@@ -26,6 +26,7 @@ from .._compat import cancel_and_wait
 from .._compat import timeout as _timeout
 from ..errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
 from .events import EventKind, RelayEvent, RelayState
+from .keyframes import KeyframeCache
 from .mpegts import PacketAligner, Segment, TsAnalyzer, VideoInfo
 from .process import READ_CHUNK, FFmpegProcess
 from .sources import mask_text
@@ -114,14 +115,7 @@ class Relay:
         self._idle_handle: asyncio.TimerHandle | None = None
         self._retry = asyncio.Event()  # set: skip the rest of a backoff wait
         self._psi = b""
-        self._cache: list[bytes] = []
-        self._cache_bytes = 0
-        self._last_keyframe = b""  # PSI + the latest whole I-frame (maybe a little after it), for thumbnails
-        self._keyframe_parts: list[bytes] = []  # the I-frame being gathered: PSI, then its packets
-        self._keyframe_bytes = 0
-        self._keyframe_pid = -1  # the video PID, read from the I-frame's first packet
-        self._keyframe_started = 0.0  # epoch seconds when its first packet arrived
-        self.last_keyframe_at: float | None = None  # epoch seconds when it arrived
+        self._keyframes = KeyframeCache(self.config.keyframe_cache_limit)
         self._meter = RateMeter()
         self.restarts = 0
         self.bytes_in = 0
@@ -236,7 +230,7 @@ class Relay:
         if self.needed or self.stopped:  # a viewer came back meanwhile, or the relay was stopped
             self._check_demand()
             return
-        self._cache, self._cache_bytes = [], 0
+        self._keyframes.reset()
         self.playing_since = None
         self._set_state(RelayState.IDLE)
         if self._on_demand is not None:
@@ -246,9 +240,9 @@ class Relay:
 
     def warm_start(self) -> bytes:
         """PAT + PMT + everything since the latest I-frame, or nothing before the first I-frame."""
-        if self.state is not RelayState.PLAYING or not self._cache or not self._psi:
+        if self.state is not RelayState.PLAYING:
             return b""
-        return self._psi + b"".join(self._cache)
+        return self._keyframes.warm_start(self._psi)
 
     def _join_point(self) -> tuple[bytes, bool]:
         return self.warm_start(), self.state is RelayState.PLAYING
@@ -256,7 +250,12 @@ class Relay:
     @property
     def last_keyframe(self) -> bytes:
         """PSI and the latest complete I-frame (kept across restarts, for thumbnails)."""
-        return self._last_keyframe
+        return self._keyframes.last_keyframe
+
+    @property
+    def last_keyframe_at(self) -> float | None:
+        """When the first packet of ``last_keyframe``'s I-frame arrived (epoch seconds)."""
+        return self._keyframes.last_keyframe_at
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -341,7 +340,7 @@ class Relay:
         """One FFmpeg run; returns how long it played. Records the error it ended with."""
         if attempt == 0:
             self._set_state(RelayState.CONNECTING)
-        self._cache, self._cache_bytes = [], 0
+        self._keyframes.reset()
         self.playing_since = None
         try:
             self.process = proc = await FFmpegProcess.spawn(self.argv, name=self.name, secrets=self.secrets)
@@ -423,38 +422,8 @@ class Relay:
         self._emit(self._event(EventKind.VIDEO_START))
 
     def _fan_out(self, segment: Segment) -> None:
-        data = segment.data
-        if segment.keyframe:
-            self._cache, self._cache_bytes = [data], len(data)
-            # An I-frame spans several stdout chunks: gather it from its first packet up to the next
-            # picture, then publish it whole (the previous one stays readable until then).
-            self._keyframe_parts, self._keyframe_bytes = [self._psi], len(self._psi)
-            self._keyframe_pid = ((data[1] & 0x1F) << 8) | data[2]
-            self._keyframe_started = time.time()
-        elif self._cache:
-            self._cache_bytes += len(data)
-            if self._cache_bytes > self.config.keyframe_cache_limit:
-                self._cache, self._cache_bytes = [], 0
-            else:
-                self._cache.append(data)
-        if self._keyframe_parts:
-            # the next picture starts with the next PES (PUSI set) of the video PID; 188: a TS packet
-            pid, first = self._keyframe_pid, 188 if segment.keyframe else 0
-            end = next(
-                (
-                    i
-                    for i in range(first, len(data), 188)
-                    if data[i + 1] & 0x40 and ((data[i + 1] & 0x1F) << 8 | data[i + 2]) == pid
-                ),
-                len(data),
-            )
-            self._keyframe_parts.append(data[:end])
-            self._keyframe_bytes += end
-            if end < len(data) or self._keyframe_bytes > self.config.keyframe_cache_limit:
-                self._last_keyframe = b"".join(self._keyframe_parts)
-                self.last_keyframe_at = self._keyframe_started
-                self._keyframe_parts = []
         psi = self._psi
+        self._keyframes.add(segment, psi)
         for sub in tuple(self.subscriptions):
             sub.offer(segment, psi)
 
