@@ -6,6 +6,7 @@
 
 import { h } from './dom.js';
 import { errorText } from './dialogs.js';
+import { Phase } from './phase.js';
 import { findApi } from './server.js';
 import { Tile } from './tile.js';
 
@@ -179,7 +180,7 @@ export class Grid {
     }
     const ids = new Set(streams.map((s) => s.id));
     for (const [id, tile] of this.tiles) {
-      if (!ids.has(id) && tile.phase !== 'ended') this.dropTile(id);
+      if (!ids.has(id) && tile.phase !== Phase.ENDED) this.dropTile(id);
     }
     for (const stream of streams) {
       const tile = this.tiles.get(stream.id);

@@ -2,17 +2,20 @@
 //
 // What the tile streams follows three things: what the user asked (play / pause / stop), whether the
 // tile is on screen (scrolled out of view or a hidden page pauses the stream; coming back resumes at
-// once from the relay's keyframe cache), and whether the expanded view is open (it has its own
+// once from the relay's keyframe cache), and whether the expanded view is open (expanded.js: its own
 // full-profile stream; the tile pauses meanwhile).
 
 import { button, h } from './dom.js';
-import { confirmRemoval, editDialog, errorText } from './dialogs.js';
+import { confirmRemoval, editDialog } from './dialogs.js';
+import { ExpandedView } from './expanded.js';
+import { Phase, phaseOf } from './phase.js';
 import { LivePlayer, socketBackoff } from './player.js';
 import { RateWindow } from './rate.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
 /** @typedef {import('./player.js').ServerMessage} ServerMessage */
+/** @typedef {import('./phase.js').PhaseName} PhaseName */
 
 /**
  * @typedef {object} TileHost
@@ -23,7 +26,6 @@ import { RateWindow } from './rate.js';
  */
 
 const CATCHING_UP_LAG = 2; // pictures waiting in the pacer: a decode that is catching up, not the stream's rate
-const PHASES = ['connecting', 'playing', 'paused', 'reconnecting', 'stopped', 'ended', 'error', 'offline'];
 
 export class Tile {
   /**
@@ -39,8 +41,8 @@ export class Tile {
     this.intent = 'play';
     this.inView = false;
     this.expanded = false;
-    /** @type {string} */
-    this.phase = 'connecting';
+    /** @type {PhaseName} */
+    this.phase = Phase.CONNECTING;
     this.detail = '';
     /** @type {LivePlayer | null} */
     this.player = null;
@@ -82,7 +84,7 @@ export class Tile {
     ]);
     this.el.addEventListener('keydown', (event) => this.onKey(event), { signal });
     this.update(stream);
-    this.setPhase('connecting');
+    this.setPhase(Phase.CONNECTING);
   }
 
   /** @param {Stream} stream  new figures from the API (label, masked URL, state) */
@@ -103,11 +105,11 @@ export class Tile {
   // -- what the user asks ------------------------------------------------------------------------
 
   play() {
-    if (this.phase === 'ended') return;
+    if (this.phase === Phase.ENDED) return;
     this.intent = 'play';
     if (this.player && !this.player.connected) this.dropPlayer(); // a fatal error or a closed socket
     // the relay waits for the user after some errors (a wrong password): Play asks it to try again
-    if (this.player && this.phase === 'error' && this.streaming) this.player.send('reconnect');
+    if (this.player && this.phase === Phase.ERROR && this.streaming) this.player.send('reconnect');
     this.sync();
   }
 
@@ -130,18 +132,18 @@ export class Tile {
 
   /** Brings the stream in line with intent, visibility and the expanded view. */
   sync() {
-    if (this.phase === 'ended') return;
+    if (this.phase === Phase.ENDED) return;
     const want = this.intent === 'play' && this.inView && !this.expanded;
     if (want) {
       if (!this.player) {
         this.startPlayer();
-      } else if (!this.streaming && this.player.send(this.phase === 'stopped' ? 'start' : 'resume')) {
+      } else if (!this.streaming && this.player.send(this.phase === Phase.STOPPED ? 'start' : 'resume')) {
         this.streaming = true;
       }
     } else if (this.player && this.streaming) {
       const action = this.intent === 'stop' ? 'stop' : 'pause';
       if (this.player.send(action)) this.streaming = false;
-    } else if (this.player && this.intent === 'stop' && this.phase === 'paused') {
+    } else if (this.player && this.intent === 'stop' && this.phase === Phase.PAUSED) {
       this.player.send('stop');
     }
     this.renderControls();
@@ -158,7 +160,7 @@ export class Tile {
       onClose: (event) => this.onClose(event),
     });
     this.rate.reset();
-    if (this.phase !== 'reconnecting') this.setPhase('connecting');
+    if (this.phase !== Phase.RECONNECTING) this.setPhase(Phase.CONNECTING);
   }
 
   dropPlayer() {
@@ -174,30 +176,30 @@ export class Tile {
   onMessage(message) {
     if (message.type === 'status') {
       this.reconnectAttempt = 0;
-      if (message.phase === 'reconnecting') {
+      if (message.phase === Phase.RECONNECTING) {
         const attempt = message.attempt ? ` (attempt ${message.attempt})` : '';
-        this.setPhase('reconnecting', `${attempt}`);
-      } else if (message.phase === 'ended') {
+        this.setPhase(Phase.RECONNECTING, `${attempt}`);
+      } else if (message.phase === Phase.ENDED) {
         this.ended();
       } else {
-        if (message.phase === 'playing' && !this.streaming) return; // a late answer to our own pause
+        if (message.phase === Phase.PLAYING && !this.streaming) return; // a late answer to our own pause
         this.setPhase(message.phase);
       }
       if (message.detail) {
         // what the server waits for, e.g. "connected; waiting for the camera's next keyframe"; after an
         // error (a wrong password), the error first: "… (RTSP 401 Unauthorized) · not retrying: …"
-        this.detail = message.phase === 'error' && this.lastError ? `${this.lastError} · ${message.detail}` : message.detail;
+        this.detail = message.phase === Phase.ERROR && this.lastError ? `${this.lastError} · ${message.detail}` : message.detail;
         this.renderDetail();
       }
     } else if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
       // the server runs its most relays: it subscribes this tile as soon as one frees a place
-      this.setPhase('connecting'); // the detail line says why it waits
+      this.setPhase(Phase.CONNECTING); // the detail line says why it waits
       this.detail = message.message;
       this.renderDetail();
     } else if (message.type === 'error') {
       this.lastError = message.message;
       this.detail = message.message;
-      if (message.fatal || this.phase !== 'reconnecting') this.setPhase('error', `: ${message.message}`);
+      if (message.fatal || this.phase !== Phase.RECONNECTING) this.setPhase(Phase.ERROR, `: ${message.message}`);
       else this.renderDetail();
     } else if (message.type === 'video_start') {
       this.el.dataset.videoSize = `${message.width}x${message.height}`;
@@ -217,12 +219,12 @@ export class Tile {
     const now = performance.now();
     this.rate.picture(now, player.bytes, player.pacer.lag >= CATCHING_UP_LAG);
     const rates = this.rate.rates();
-    if (rates && this.phase === 'playing' && now - this.rateShownAt >= 1000) {
+    if (rates && this.phase === Phase.PLAYING && now - this.rateShownAt >= 1000) {
       this.rateShownAt = now;
       this.detail = `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
       this.renderDetail();
     }
-    if (this.streaming && this.phase !== 'playing' && this.phase !== 'reconnecting') this.setPhase('playing');
+    if (this.streaming && this.phase !== Phase.PLAYING && this.phase !== Phase.RECONNECTING) this.setPhase(Phase.PLAYING);
     if (!this.thumb.hidden && this.streaming) this.thumb.hidden = true;
   }
 
@@ -233,7 +235,7 @@ export class Tile {
       this.ended();
       return;
     }
-    if (this.phase === 'error' && event.opened) return; // fatal: the user retries with play
+    if (this.phase === Phase.ERROR && event.opened) return; // fatal: the user retries with play
     if (!event.opened) {
       // refused before the upgrade: a removed stream (404) or a lost server
       try {
@@ -248,7 +250,7 @@ export class Tile {
     if (this.controller.signal.aborted) return;
     this.reconnectAttempt += 1;
     const delay = socketBackoff(this.reconnectAttempt);
-    this.setPhase('reconnecting', ` (attempt ${this.reconnectAttempt})`);
+    this.setPhase(Phase.RECONNECTING, ` (attempt ${this.reconnectAttempt})`);
     this.detail = 'lost the connection to the server';
     this.renderDetail();
     if (this.player) this.player.destroy();
@@ -261,7 +263,7 @@ export class Tile {
 
   ended() {
     this.dropPlayer();
-    this.setPhase('ended');
+    this.setPhase(Phase.ENDED);
     this.detail = 'this stream was removed';
     this.renderDetail();
     this.showThumbnail(false);
@@ -274,17 +276,17 @@ export class Tile {
    * @param {string} [suffix]  e.g. " (attempt 3)" or ": camera refused"
    */
   setPhase(phase, suffix = '') {
-    const known = PHASES.includes(phase) ? phase : 'connecting';
+    const known = phaseOf(phase);
     this.phase = known;
     this.el.dataset.phase = known;
     this.badge.textContent = `${known}${suffix}`;
     this.badge.className = `rn-badge rn-${known}`;
-    if (known === 'playing' && this.detail && !this.detail.includes('fps')) {
+    if (known === Phase.PLAYING && this.detail && !this.detail.includes('fps')) {
       this.detail = '';
     }
-    if (known !== 'playing' && this.detail.includes('fps')) this.detail = '';
+    if (known !== Phase.PLAYING && this.detail.includes('fps')) this.detail = '';
     this.renderDetail();
-    if (known === 'paused' || known === 'stopped' || known === 'reconnecting' || known === 'error') {
+    if (known === Phase.PAUSED || known === Phase.STOPPED || known === Phase.RECONNECTING || known === Phase.ERROR) {
       this.showThumbnail(true);
     }
     this.renderControls();
@@ -296,9 +298,9 @@ export class Tile {
   }
 
   renderControls() {
-    const ended = this.phase === 'ended';
+    const ended = this.phase === Phase.ENDED;
     const playing = this.intent === 'play' && !ended;
-    this.playButton.disabled = ended || (playing && this.phase !== 'error');
+    this.playButton.disabled = ended || (playing && this.phase !== Phase.ERROR);
     this.pauseButton.disabled = ended || this.intent !== 'play';
     this.stopButton.disabled = ended || this.intent === 'stop';
     this.expandButton.disabled = ended;
@@ -321,7 +323,7 @@ export class Tile {
         this.controller.signal,
       );
       if (token !== this.thumbToken || this.controller.signal.aborted) return;
-      if (this.streaming && this.phase === 'playing') return; // playing again already
+      if (this.streaming && this.phase === Phase.PLAYING) return; // playing again already
       this.thumb.src = data.data_url;
       this.thumb.hidden = false;
       this.el.dataset.thumbnail = data.stale ? 'stale' : 'fresh';
@@ -333,52 +335,15 @@ export class Tile {
   // -- expand, edit, remove, keys ----------------------------------------------------------------
 
   expand() {
-    if (this.expanded || this.phase === 'ended') return;
-    const signal = this.controller.signal;
-    const canvas = h('canvas', { class: 'rn-canvas rn-full', width: 1280, height: 720 });
-    const badge = h('span', { class: 'rn-badge', role: 'status', text: 'connecting' });
-    const close = h('button', { type: 'button', class: 'rn-button', text: 'Close', 'aria-label': 'Close' });
-    const title = h('span', { class: 'rn-label', text: this.stream.label });
-    const dialog = h('dialog', { class: 'rn-dialog rn-expanded', 'aria-label': `${this.stream.label}, expanded` }, [
-      h('header', { class: 'rn-tile-head' }, [title, badge, close]),
-      h('div', { class: 'rn-screen' }, [canvas]),
-    ]);
-    const connect = () => this.host.api.openSocket(this.stream, 'full');
-    const player = new LivePlayer(canvas, connect, { webgl: true }, {
-      onMessage: (message) => {
-        if (message.type === 'status') badge.textContent = message.detail ? `${message.phase}: ${message.detail}` : message.phase;
-        if (message.type === 'error' && message.code === 'LIMIT' && !message.fatal) {
-          badge.textContent = 'waiting for a free relay';
-          badge.title = message.message;
-        } else if (message.type === 'error') badge.textContent = `error: ${message.message}`;
-        if (message.type === 'status' && message.phase === 'ended') dialog.close();
-      },
-      onFrame: () => {
-        dialog.dataset.frames = String(player.frames);
-        if (badge.textContent !== 'playing') badge.textContent = 'playing';
-      },
-      onClose: () => {
-        badge.textContent = 'disconnected';
-      },
+    if (this.expanded || this.phase === Phase.ENDED) return;
+    const view = new ExpandedView(this.host, this.stream, this.controller.signal, () => {
+      this.expanded = false;
+      this.sync();
+      this.el.focus();
     });
     this.expanded = true;
     this.sync();
-    close.addEventListener('click', () => dialog.close(), { signal });
-    dialog.addEventListener(
-      'close',
-      () => {
-        player.destroy();
-        dialog.remove();
-        this.expanded = false;
-        this.sync();
-        this.el.focus();
-      },
-      { signal, once: true },
-    );
-    signal.addEventListener('abort', () => player.destroy(), { once: true });
-    this.host.root.append(dialog);
-    dialog.showModal();
-    close.focus();
+    view.show();
   }
 
   edit() {
@@ -435,5 +400,3 @@ export class Tile {
     this.el.remove();
   }
 }
-
-export { errorText };
