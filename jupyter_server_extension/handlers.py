@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -20,11 +19,10 @@ from rtsp_notebook.api.routes import MAX_BODY
 from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import RtspNotebookError, status_for
+from rtsp_notebook.store import is_stream_id
 from rtsp_notebook.thumbnails import ThumbnailService
 
 from .websocket import StreamWebSocketHandler
-
-_ID_RE = re.compile(r"[0-9a-z]{1,32}")
 
 
 class _ApiError(web.HTTPError):
@@ -103,7 +101,7 @@ class RtspHandler(APIHandler):
 
     def checked_id(self, stream_id: str) -> str:
         """A stream id of the store's shape, else 404 (ids of any other shape cannot exist)."""
-        if not _ID_RE.fullmatch(stream_id):
+        if not is_stream_id(stream_id):
             raise _ApiError(404, "NOT_FOUND", "no stream with this id")
         return stream_id
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 from jupyter_server.auth.decorator import ws_authenticated
@@ -22,8 +21,8 @@ from rtsp_notebook.api.viewer import ViewerConnection
 from rtsp_notebook.engine import Engine
 from rtsp_notebook.errors import StreamNotFoundError
 from rtsp_notebook.media.ffmpeg import Profile
+from rtsp_notebook.store import is_stream_id
 
-_ID_RE = re.compile(r"[0-9a-z]{1,32}")
 _closing: set[asyncio.Task[None]] = set()  # keeps viewer-close tasks alive until they finish
 
 
@@ -44,7 +43,7 @@ class StreamWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
             self.profile = Profile.parse(self.get_query_argument("profile", Profile.GRID.value)).value
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
-        if not _ID_RE.fullmatch(stream_id):
+        if not is_stream_id(stream_id):
             raise web.HTTPError(404, "no stream with this id")
         try:
             await self.engine.store.get(stream_id)

@@ -8,7 +8,6 @@ Python call) only parse and serialise around it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,18 @@ from ..errors import (
 from ..media.ffmpeg import find_ffmpeg
 from ..media.probe import probe
 from ..media.sources import parse_source
-from ..store import AsyncStore, StreamRecord, StreamStore, default_store_path, validate_options
+from ..store import AsyncStore, StreamRecord, StreamStore, default_store_path, is_stream_id, validate_options
 from ..thumbnails import Thumbnail, ThumbnailService
 
 __all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]
 
 PROBE_TIMEOUT = 5.0
-_ID_RE = re.compile(r"[0-9a-z]{1,32}")
 _FIELDS = ("url", "label", "options")
 
 
 def checked_id(stream_id: object) -> str:
     """A stream id of the store's shape; any other shape cannot exist (NOT_FOUND)."""
-    if not isinstance(stream_id, str) or not _ID_RE.fullmatch(stream_id):
+    if not is_stream_id(stream_id):
         raise StreamNotFoundError("no stream with this id")
     return stream_id
 

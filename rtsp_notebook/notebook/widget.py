@@ -9,7 +9,6 @@ synced state holds only layout choices and stream ids, never a URL, so it can ne
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +16,7 @@ import anywidget
 import traitlets
 
 from .._static import widget_css, widget_js
+from ..store import is_stream_id
 from .comm import KernelBridge
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ __all__ = ["MAX_COLUMNS", "Grid"]
 
 MAX_COLUMNS = 12
 RENDERERS = ("auto", "canvas2d", "webgl")
-_ID_RE = re.compile(r"[0-9a-z]{1,32}")
 
 
 class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
@@ -123,7 +122,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
 def _stream_id(stream: Any) -> str:
     """A stream id from an id string or an object with an ``id`` (a Stream)."""
     value = getattr(stream, "id", stream)
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+    if not is_stream_id(value):
         raise traitlets.TraitError(
             "streams must be stream ids (1-32 lowercase letters and digits) or Stream objects; "
             f"got {type(stream).__name__}"

@@ -6,9 +6,18 @@ async wrapper (``asyncstore``) and the validation of labels and options (``valid
 
 from .asyncstore import AsyncStore
 from .sqlite import SCHEMA_VERSION, StreamRecord, StreamStore, default_store_path
-from .validation import DEFAULT_OPTIONS, MAX_LABEL_LENGTH, MAX_OPTIONS_BYTES, validate_label, validate_options
+from .validation import (
+    DEFAULT_OPTIONS,
+    MAX_LABEL_LENGTH,
+    MAX_OPTIONS_BYTES,
+    STREAM_ID_RE,
+    is_stream_id,
+    validate_label,
+    validate_options,
+)
 
 __all__ = [
-    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "SCHEMA_VERSION", "AsyncStore",
-    "StreamRecord", "StreamStore", "default_store_path", "validate_label", "validate_options",
+    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "SCHEMA_VERSION", "STREAM_ID_RE",
+    "AsyncStore", "StreamRecord", "StreamStore", "default_store_path", "is_stream_id", "validate_label",
+    "validate_options",
 ]  # fmt: skip

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import sqlite3
 import stat
@@ -31,7 +30,7 @@ from typing import Any, Final, TypeVar
 
 from ..errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
 from ..media.sources import Source, mask_url, parse_source
-from .validation import _short, validate_label, validate_options
+from .validation import _short, is_stream_id, validate_label, validate_options
 
 __all__ = ["SCHEMA_VERSION", "StreamRecord", "StreamStore", "default_store_path"]
 
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _Options = Mapping[str, Any] | None
 
-_ID_RE: Final = re.compile(r"[0-9a-z]{1,32}")
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _APPLICATION_ID: Final = 0x52545350  # "RTSP"
 _COLUMNS: Final = "id, url, label, options, created_at, updated_at"
@@ -60,7 +58,7 @@ SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 
 def _check_id(stream_id: object) -> str:
-    if not isinstance(stream_id, str) or _ID_RE.fullmatch(stream_id) is None:
+    if not is_stream_id(stream_id):
         raise InvalidInputError(
             f"stream id must be 1 to 32 characters of 0-9 and a-z, got {_short(stream_id, 40)}"
         )

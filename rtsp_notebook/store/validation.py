@@ -4,14 +4,27 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from ..errors import InvalidInputError
 
-__all__ = ["DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "validate_label", "validate_options"]
+__all__ = [
+    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "STREAM_ID_RE", "is_stream_id",
+    "validate_label", "validate_options",
+]  # fmt: skip
+
+# The shape of the ids the store makes: the one pattern every route, socket and call checks ids against
+# (an id of any other shape cannot exist, so it is NOT_FOUND before any lookup).
+STREAM_ID_RE: Final = re.compile(r"[0-9a-z]{1,32}")
+
+
+def is_stream_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and STREAM_ID_RE.fullmatch(value) is not None
+
 
 # transport "auto": TCP first, then UDP when the camera refuses TCP (RTSP 461); "tcp" / "udp" force one
 DEFAULT_OPTIONS: Final[Mapping[str, Any]] = {"transport": "auto", "keep_alive": False}
