@@ -2,7 +2,7 @@
 
     python -m bench.cpu [--short] [--json bench/results/cpu.json]
 
-Fan-out: a real ``jupyter server`` process (``tests.test_server_process.Server``) relays
+Fan-out: a real ``jupyter server`` process (``tests.harness.server.Server``) relays
 ``demo://testsrc2?size=640x360&fps=25`` in the grid profile (MPEG-1 at 15 fps, ≈ 1 Mb/s); 1, then 10, then
 50 WebSocket viewers (20 with ``--short``) in this process read everything it sends. For each count, once
 every viewer has bytes and a settling second has passed, the server process's own CPU (user + system from
@@ -39,7 +39,7 @@ from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from rtsp_notebook.media.process import FFmpegProcess
 from tests.harness.camera import TestCamera
 from tests.harness.helpers import engine_for, wait_until
-from tests.test_server_process import Server
+from tests.harness.server import Server
 
 FANOUT_SOURCE = "demo://testsrc2?size=640x360&fps=25"
 SIZES = {"720p25": (1280, 720), "1080p25": (1920, 1080)}

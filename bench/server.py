@@ -27,7 +27,7 @@ from tornado.websocket import websocket_connect
 from bench._report import arguments, report
 from rtsp_notebook.media.mpegts import PacketAligner, TsAnalyzer
 from tests.harness.camera import TestCamera
-from tests.test_server_process import Server
+from tests.harness.server import Server
 
 
 def ms(values: list[float]) -> float:

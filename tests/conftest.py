@@ -1,28 +1,23 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from .harness.camera import TestCamera, camera_available
+from .harness.camera import TestCamera
 from .harness.helpers import ffmpeg_children
+from .harness.require import require_camera
 
-pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.harness.fixtures")
-
-REQUIRE_CAMERA_ENV = "RTSP_NOTEBOOK_REQUIRE_CAMERA"
-
-
-def require_camera() -> None:
-    """Skip the test when the GStreamer camera cannot run here; fail instead when CI requires it."""
-    ok, reason = camera_available()
-    if ok:
-        return
-    if os.environ.get(REQUIRE_CAMERA_ENV) == "1":
-        pytest.fail(f"test camera required ({REQUIRE_CAMERA_ENV}=1) but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"test camera unavailable: {reason}")
+# Every shared fixture is registered here, once; test modules never import fixtures. The order matters:
+# tests.harness.loop and tests.harness.jp_server override fixtures of pytest_jupyter.jupyter_server.
+pytest_plugins = (
+    "pytest_jupyter.jupyter_server",
+    "tests.harness.fixtures",
+    "tests.harness.loop",
+    "tests.harness.jp_server",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import require_camera
-from .harness.fixtures import require_browser
+from .harness.require import require_browser, require_camera
 
 pytestmark = [pytest.mark.bench, pytest.mark.camera, pytest.mark.browser]
 

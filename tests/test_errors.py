@@ -65,9 +65,9 @@ from rtsp_notebook.notebook.hub import Hub
 from rtsp_notebook.notebook.runtime import loop_thread
 from rtsp_notebook.notebook.transports import LocalTransport
 
-from .conftest import require_camera
 from .harness.camera import TestCamera
 from .harness.helpers import POLL, wait_until
+from .harness.require import require_camera
 from .upstreams import (
     HttpServer,
     JunkServer,

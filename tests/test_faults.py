@@ -14,7 +14,7 @@ import pytest
 from traitlets.config import Config
 
 from .harness.helpers import ffmpeg_children, wait_until, wait_until_sync
-from .test_server_process import Server
+from .harness.server import Server
 
 CYCLES = 200
 

@@ -28,7 +28,7 @@ from rtsp_notebook.notebook.framereader import FrameReader
 
 from .harness.camera import TestCamera
 from .harness.helpers import wait_until_sync
-from .test_server_process import Server
+from .harness.server import Server
 from .upstreams import stop_mid_stream
 
 PASSWORD = "s3cret"

@@ -26,7 +26,7 @@ from rtsp_notebook.notebook.hub import LocalFallbackWarning
 from rtsp_notebook.notebook.transports import _error
 
 from .harness.helpers import ffmpeg_children, wait_until_sync
-from .test_server_process import Server
+from .harness.server import Server
 
 PASSWORD = "s3cret-pw"
 HUB_TOKEN = "hub-api-token-for-tests"

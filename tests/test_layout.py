@@ -4,7 +4,9 @@
     store/     the SQLite store: media.sources (URL validation and masking), errors, _compat
     api/       the stream API, its route table and the viewer conversation: anything but notebook/
     notebook/  what runs in a kernel: anything
-and nothing in the package imports jupyter_server; tornado only in the kernel's REST transport.
+and nothing in the package imports jupyter_server; tornado only in the kernel's REST transport. Outside it:
+    tests/harness/  what the tests and the bench share; bench/ imports from tests/ only this, and no module
+                    imports a test module (fixtures come as plugins, registered by tests/conftest.py)
 """
 
 from __future__ import annotations
@@ -76,3 +78,47 @@ def test_each_subpackage_says_what_lives_in_it(package: str) -> None:
     tree = ast.parse((PACKAGE / package / "__init__.py").read_text())
     doc = ast.get_docstring(tree)
     assert doc and len(doc.splitlines()) >= 2, f"rtsp_notebook/{package}/__init__.py needs a docstring"
+
+
+ROOT = PACKAGE.parent
+
+
+def _imported_names(path: Path) -> list[str]:
+    """``_imports`` plus ``module.name`` for each ``from module import name`` (``from . import test_x``)."""
+    found = _imports(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level and not node.module:
+            found += [f"{_module_name(path).rpartition('.')[0]}.{alias.name}" for alias in node.names]
+    return found
+
+
+def test_bench_and_the_harness_import_from_tests_only_the_harness() -> None:
+    paths = [*sorted((ROOT / "bench").rglob("*.py")), *sorted((ROOT / "tests" / "harness").rglob("*.py"))]
+    wrong = {
+        _module_name(p): bad
+        for p in paths
+        if (
+            bad := [
+                m
+                for m in _imported_names(p)
+                if m.split(".")[0] == "tests" and m.split(".")[:2] != ["tests", "harness"]
+            ]
+        )
+    }
+    assert not wrong, f"outside tests.harness: {wrong}"
+
+
+def test_no_module_imports_a_test_module() -> None:
+    paths = [*sorted((ROOT / "bench").rglob("*.py")), *sorted((ROOT / "tests").rglob("*.py"))]
+    wrong = {
+        _module_name(p): bad
+        for p in paths
+        if (
+            bad := [
+                m
+                for m in _imported_names(p)
+                if m.split(".")[0] == "tests" and any(part.startswith("test_") for part in m.split("."))
+            ]
+        )
+    }
+    assert not wrong, f"test modules imported (move what they share into tests/harness/): {wrong}"

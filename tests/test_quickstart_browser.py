@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 
 from .harness.helpers import wait_until_sync
-from .harness.loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
 
 QUICKSTART = Path(__file__).parent.parent / "notebooks" / "01_quickstart.ipynb"
 

@@ -13,12 +13,7 @@ import urllib.parse
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from . import test_server
-from .test_server import ROUTES, add, api, login_cookies
-
-# the fixtures of the server tests, used here too
-jp_server_config = test_server.jp_server_config
-open_viewer = test_server.open_viewer
+from .harness.jp_server import ROUTES, add, api, login_cookies
 
 PASSWORD = "Sw33p-P@ss/w0rd"
 WRONG_TOKEN = {"Authorization": "token not-the-token"}

@@ -1,7 +1,8 @@
 """The server extension in a real Jupyter server (pytest-jupyter), against the real camera.
 
 pytest-jupyter's ``jp_base_url`` holds an escaped character, so every URL here also proves that
-the routes follow Jupyter's base URL.
+the routes follow Jupyter's base URL. The fixtures (``jp_server_config``, ``open_viewer``) and the REST
+helpers are in tests/harness/jp_server.py.
 """
 
 from __future__ import annotations
@@ -14,47 +15,14 @@ import urllib.parse
 import pytest
 from PIL import Image
 from tornado.httpclient import HTTPClientError
-from traitlets.config import Config
 
 from rtsp_notebook.media.mpegts import PACKET_SIZE
 from rtsp_notebook.media.sources import mask_url
 
 from .harness.helpers import ffmpeg_children, wait_until
+from .harness.jp_server import ROUTES, add, api, login_cookies
 
 PASSWORD = "Pa55-w0rd!"
-
-
-@pytest.fixture
-def jp_server_config(tmp_path):
-    return Config({
-        "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
-        "RtspNotebookApp": {
-            "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "thumbnail_ttl": 30.0,
-        },
-    })  # fmt: skip
-
-
-async def api(jp_fetch, method, *parts, body=None, params=None, headers=None):
-    """(status, JSON or bytes) of an API call; errors do not raise."""
-    kwargs = {"method": method, "params": params or {}, "headers": headers or {}}
-    if body is not None:
-        kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    elif method in ("POST", "PUT", "PATCH"):
-        kwargs["body"] = b""
-    try:
-        response = await jp_fetch("rtsp", "api", *parts, **kwargs)
-    except HTTPClientError as exc:
-        response = exc.response
-        assert response is not None, exc
-    content_type = response.headers.get("Content-Type", "")
-    data = json.loads(response.body) if "json" in content_type and response.body else response.body
-    return response.code, data
-
-
-async def add(jp_fetch, url, label=None, **params):
-    status, data = await api(jp_fetch, "POST", "streams", body={"url": url, "label": label}, params=params)
-    assert status == 201, data
-    return data
 
 
 # -- REST -----------------------------------------------------------------------------------------------
@@ -184,16 +152,6 @@ async def test_stats_routes(jp_fetch, camera):
 
 
 # -- authentication and XSRF --------------------------------------------------------------------------
-SID = "0123456789ab"
-ROUTES = [
-    ("GET", ("health",)), ("GET", ("streams",)), ("POST", ("streams",)), ("GET", ("streams", SID)),
-    ("PATCH", ("streams", SID)), ("PUT", ("streams", SID)), ("DELETE", ("streams", SID)),
-    ("GET", ("streams", SID, "thumbnail")), ("POST", ("streams", SID, "thumbnail", "refresh")),
-    ("GET", ("thumbnails", "cache", "stats")), ("POST", ("thumbnails", "cache", "clear")),
-    ("GET", ("stats",)), ("GET", ("streams", SID, "stats")), ("GET", ("events",)),
-]  # fmt: skip
-
-
 @pytest.mark.parametrize(("method", "parts"), ROUTES, ids=[f"{m} {'/'.join(p)}" for m, p in ROUTES])
 async def test_every_route_needs_authentication(jp_fetch, method, parts):
     status, _ = await api(
@@ -204,15 +162,6 @@ async def test_every_route_needs_authentication(jp_fetch, method, parts):
         body={"url": "rtsp://cam/x"} if method != "GET" and method != "DELETE" else None,
     )
     assert status == 403
-
-
-async def login_cookies(jp_fetch, jp_serverapp) -> str:
-    """The cookies of a browser that logged in (a token in the URL sets the login cookie)."""
-    token = jp_serverapp.identity_provider.token
-    response = await jp_fetch("rtsp", "api", "health", params={"token": token}, headers={"Authorization": ""})
-    cookies = "; ".join(c.split(";", 1)[0] for c in response.headers.get_list("Set-Cookie"))
-    assert cookies
-    return cookies
 
 
 async def test_cookie_authenticated_mutation_needs_xsrf(jp_fetch, jp_serverapp):
@@ -226,61 +175,6 @@ async def test_cookie_authenticated_mutation_needs_xsrf(jp_fetch, jp_serverapp):
 
 
 # -- WebSocket ------------------------------------------------------------------------------------------
-class Viewer:
-    """A WebSocket client that sorts what it receives."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.binary = bytearray()
-        self.messages: list[dict] = []
-        self.closed = False
-
-    async def read_until(self, predicate, timeout=10.0):
-        import asyncio
-
-        async def loop():
-            while not predicate(self):
-                msg = await self.conn.read_message()
-                if msg is None:
-                    self.closed = True
-                    if not predicate(self):
-                        raise AssertionError(f"socket closed before the condition; messages: {self.messages}")
-                    return
-                if isinstance(msg, bytes):
-                    self.binary += msg
-                else:
-                    self.messages.append(json.loads(msg))
-
-        await asyncio.wait_for(loop(), timeout)
-
-    def types(self):
-        return [(m["type"], m.get("phase")) for m in self.messages]
-
-    def send(self, action):
-        """Send ``{"action": action}``; a dict or raw text (``!``-prefixed) as it is."""
-        if isinstance(action, str) and action.startswith("!"):
-            return self.conn.write_message(action[1:])
-        return self.conn.write_message(json.dumps({"action": action}) if isinstance(action, str) else action)
-
-
-@pytest.fixture
-def open_viewer(jp_ws_fetch):
-    """Opens WebSocket viewers and closes every one at teardown, before the server stops (tornado
-    waits for every connection to close when the test server shuts down)."""
-    opened: list[Viewer] = []
-
-    async def open_(sid, headers=None, **params):
-        viewer = Viewer(
-            await jp_ws_fetch("rtsp", "ws", "stream", params={"id": sid, **params}, headers=headers)
-        )
-        opened.append(viewer)
-        return viewer
-
-    yield open_
-    for viewer in opened:
-        viewer.conn.close()
-
-
 async def test_websocket_plays_whole_packets_after_video_start(jp_fetch, open_viewer, camera):
     stream = await add(jp_fetch, camera.url)
     sid = stream["id"]

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from .harness.browser import LabServer
+from .harness.grid import frames, grid_cells, picture, received, tile, wait_more_frames, wait_phase
 from .harness.helpers import wait_until_sync
-from .harness.loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
 
 IDLE_TIMEOUT_S = 1.0
 
@@ -21,45 +21,6 @@ def _lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]
     extra = [f"--RtspNotebookApp.idle_timeout={IDLE_TIMEOUT_S}"]
     with LabServer(tmp_path_factory.mktemp("lab"), extra_args=extra) as server:
         yield server
-
-
-def grid_cells(*cameras, renderer: str = "canvas2d", extra: str = "") -> list[str]:
-    adds = "\n".join(f"hub.add({cam.url!r}, label={label!r})" for label, cam in cameras)
-    return [
-        f"import rtsp_notebook as rn\nhub = rn.connect()\n{adds}",
-        f"grid = hub.grid(renderer={renderer!r}{extra})\ngrid",
-    ]
-
-
-def tile(page, label: str):
-    return page.locator(".rn-tile").filter(has=page.locator(".rn-label", has_text=label))
-
-
-def frames(locator) -> int:
-    return int(locator.get_attribute("data-frames") or 0)
-
-
-def received(locator) -> int:
-    return int(locator.get_attribute("data-bytes") or 0)
-
-
-def wait_phase(locator, phase: str, timeout: float = 20) -> None:
-    wait_until_sync(lambda: locator.get_attribute("data-phase") == phase, timeout, f"tile phase {phase}")
-
-
-def wait_more_frames(locator, count: int, timeout: float = 20) -> int:
-    start = frames(locator)
-    wait_until_sync(lambda: frames(locator) >= start + count, timeout, f"{count} more decoded frames")
-    return frames(locator)
-
-
-PIXELS = """(tile) => {
-  const canvas = tile.querySelector('canvas');
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let sum = 0;
-  for (let i = 0; i < data.length; i += 4 * 97) sum = (sum * 31 + data[i] + data[i + 1]) % 1000000007;
-  return {sum, width: canvas.width, height: canvas.height, lit: data.some((v, i) => i % 4 !== 3 && v > 40)};
-}"""
 
 
 RESUME = """(tile) => new Promise((resolve) => {
@@ -73,10 +34,6 @@ RESUME = """(tile) => new Promise((resolve) => {
   started = performance.now();
   tile.querySelector('button.rn-play').click();
 })"""
-
-
-def picture(locator) -> dict:
-    return locator.evaluate(PIXELS)
 
 
 def stream_ids(lab: LabServer) -> dict[str, str]:

@@ -15,9 +15,8 @@ import pytest
 from rtsp_notebook.store import StreamStore
 
 from .harness.browser import LabServer
+from .harness.grid import frames, grid_cells, picture, received, tile, wait_more_frames, wait_phase
 from .harness.helpers import wait_until_sync
-from .harness.loop import jp_asyncio_loop, jp_server_cleanup  # noqa: F401 (fixtures)
-from .test_widget import frames, grid_cells, picture, received, tile, wait_more_frames, wait_phase
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ The server is shared by the tests of one module (it takes about 5 s to start); a
 no kernel, no stream in its store, no FFmpeg. Playwright (the driver and Chromium, about 1.2 s) starts and
 stops with each test: while started, its sync API marks its event loop as running in the main thread, and
 pytest-jupyter's autouse fixtures (``jp_asyncio_loop``, ``jp_server_cleanup``) of the next test would take
-that loop for theirs and close it. For the same reason a test with a page runs async clients in a thread.
-Tests using these fixtures get the ``browser`` marker (``pytest -m "not browser"`` skips them).
+that loop for theirs and close it (``loop.py`` switches them off in every test that uses ``browser``). For
+the same reason a test with a page runs async clients in a thread. Tests using these fixtures get the
+``browser`` marker (``pytest -m "not browser"`` skips them). A pytest plugin, registered by tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,24 +25,14 @@ from typing import TYPE_CHECKING, Literal
 
 import pytest
 
-from ..conftest import REQUIRE_CAMERA_ENV
-from .browser import LabServer, NotebookPage, browser_available, launch_chromium
+from .browser import LabServer, NotebookPage, launch_chromium
+from .require import require_browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 BROWSER_FIXTURES = {"browser", "page", "lab", "lab_without_extension"}  # every other one uses one of these
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
-
-
-def require_browser() -> None:
-    """Skip when Chromium or Playwright is missing; fail instead when CI requires everything."""
-    ok, reason = browser_available()
-    if ok:
-        return
-    if os.environ.get(REQUIRE_CAMERA_ENV) == "1":
-        pytest.fail(f"browser required ({REQUIRE_CAMERA_ENV}=1) but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"browser unavailable: {reason}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
