@@ -51,7 +51,10 @@ class Server:
 
     def _info(self):
         for path in self.runtime.glob(f"jpserver-{self.proc.pid}.json"):
-            return json.loads(path.read_text())
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:  # seen once in CI: the file exists but is not written yet
+                return None
         assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
         return None
 
