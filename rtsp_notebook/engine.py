@@ -64,6 +64,7 @@ class Engine:
         self.config = config or EngineConfig()
         self._relays: dict[tuple[str, Profile], Relay] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self._leaving: dict[tuple[str, Profile], asyncio.Task[None]] = {}  # forgotten relays still stopping
         self._events: collections.deque[RelayEvent] = collections.deque(maxlen=self.config.event_log)
         self._closed = False
         self._transports: dict[str, str] = {}  # stream id -> the transport that worked ("auto" streams)
@@ -135,6 +136,11 @@ class Engine:
         prof = Profile.parse(profile)
         self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
+        key = (record.id, prof)
+        while key not in self._relays and (leaving := self._leaving.get(key)) is not None:
+            # the relay that went idle still stops its FFmpeg: let it leave first, so the camera never
+            # has two sessions of ours for one profile (a new relay would start while the old one stops)
+            await asyncio.wait({leaving})
         self._check_open()
         # no await from here on: twenty simultaneous joins find or create the same relay
         viewers = sum(len(r.subscriptions) for (sid, _), r in self._relays.items() if sid == stream_id)
@@ -229,6 +235,10 @@ class Engine:
         task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+        self._leaving[key] = task
+        task.add_done_callback(
+            lambda done: self._leaving.pop(key, None) if self._leaving.get(key) is done else None
+        )
         self._notify_capacity()
 
     def _stream_relays(self, stream_id: str) -> list[Relay]:

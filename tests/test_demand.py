@@ -558,3 +558,40 @@ async def test_probes_are_bounded(tmp_path, monkeypatch):
         for writer in held:
             writer.close()
         await server.wait_closed()
+
+
+async def test_a_relay_that_went_idle_leaves_before_the_next_one_starts(camera, tmp_path):
+    """A viewer that comes back while the idle relay's FFmpeg is still stopping waits for it: the camera
+    never has two of our sessions for one profile (CI once saw two FFmpegs after viewers came and went)."""
+    async with engine_for(tmp_path, idle_timeout=0.1, kill_grace=1.0) as engine:
+        stream = await engine.add_stream(camera.url)
+        first = Reader(await engine.subscribe(stream.id))
+        await first.wait_bytes(PACKET_SIZE * 10)
+        relay = engine.relay(stream.id)
+        assert relay is not None and relay.process is not None
+        old = relay.process.pid
+        os.kill(
+            old, signal.SIGSTOP
+        )  # a stop that takes the whole kill grace (SIGTERM waits, SIGKILL ends it)
+        try:
+            await first.stop()
+            await wait_until(lambda: engine.relay(stream.id) is None, 5, "the idle relay to be forgotten")
+            assert psutil.pid_exists(old), "the old FFmpeg is still stopping"
+            most = 0
+
+            async def sample() -> None:
+                nonlocal most
+                while True:
+                    most = max(most, len(ffmpeg_children()))
+                    await asyncio.sleep(0.01)  # a sampling interval, not a wait for a condition
+
+            sampler = asyncio.get_running_loop().create_task(sample())
+            second = Reader(await engine.subscribe(stream.id))
+            await second.wait_bytes(PACKET_SIZE * 10)
+            await cancel_and_wait(sampler)
+            assert most == 1, f"{most} FFmpeg processes at once for one camera and profile"
+            assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+            await second.stop()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(old, signal.SIGCONT)
