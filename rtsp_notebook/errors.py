@@ -58,6 +58,7 @@ __all__ = [
     "TransportRefusedError",
     "UnreachableError",
     "UnsupportedError",
+    "error_for_code",
     "source_error_for_code",
     "status_for",
 ]
@@ -196,6 +197,13 @@ _SOURCE_ERRORS: dict[str, type[SourceError]] = {
 def source_error_for_code(code: str) -> type[SourceError]:
     """The ``SourceError`` subclass for a camera error code (FFMPEG_EXIT when unknown)."""
     return _SOURCE_ERRORS.get(code, FFmpegExitError)
+
+
+def error_for_code(code: str) -> type[RtspNotebookError] | None:
+    """The class of a wire error code of the tree (``NOT_FOUND``: the camera's; a missing stream is told
+    apart by its HTTP 404), or None for a code the tree does not have."""
+    domain = (InvalidURLError, InvalidInputError, ConflictError, LimitError, StoreError, FFmpegNotFoundError)
+    return next((cls for cls in domain if cls.code == code), None) or _SOURCE_ERRORS.get(code)
 
 
 class ProbeFailedError(RtspNotebookError):

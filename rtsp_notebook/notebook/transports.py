@@ -16,20 +16,13 @@ from typing import Any, Protocol
 from ..api.service import ProbeFailedError, StreamService, checked_id
 from ..api.viewer import error_message, event_message
 from ..errors import (
-    ConflictError,
     ExtensionMissingError,
-    FFmpegNotFoundError,
-    InvalidInputError,
-    InvalidURLError,
-    LimitError,
     RtspNotebookError,
     ServerError,
     ServerPermissionError,
     ServerUnavailableError,
-    SourceError,
-    StoreError,
     StreamNotFoundError,
-    source_error_for_code,
+    error_for_code,
 )
 from ..media.subscription import SubscriptionClosed
 from .runtime import LoopThread, local_service, loop_thread
@@ -37,19 +30,6 @@ from .runtime import LoopThread, local_service, loop_thread
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
 
 REQUEST_TIMEOUT_S = 30.0
-# the error codes of the extension's JSON answers (``{"error": {"code", "message"}}``); NOT_FOUND is
-# a stream (HTTP 404) or the camera (422 from a probe, 503 from a thumbnail)
-_ERRORS: dict[str, type[RtspNotebookError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidURLError,
-        InvalidInputError,
-        ConflictError,
-        LimitError,
-        StoreError,
-        FFmpegNotFoundError,
-    )
-}
 
 
 class Transport(Protocol):
@@ -87,10 +67,8 @@ def _api_error(body: bytes) -> tuple[str, str] | None:
 
 def _coded_error(code: str, message: str) -> RtspNotebookError | None:
     """The error of one of the tree's codes (NOT_FOUND: the camera's), or None for another code."""
-    if code in _ERRORS:
-        return _ERRORS[code](message)
-    source: type[SourceError] = source_error_for_code(code)
-    return source(message) if source.code == code else None
+    cls = error_for_code(code)
+    return cls(message) if cls is not None else None
 
 
 def _error(status: int, body: bytes, where: str) -> RtspNotebookError:
