@@ -301,40 +301,37 @@ class Relay:
 
     async def _run(self) -> None:
         attempt = 0
-        try:
-            while True:
-                try:
-                    played_for = await self._run_once(attempt)
-                except Exception as exc:  # a bug must not leave a "playing" relay without FFmpeg
-                    log.exception("%s: unexpected error in the relay; restarting", self.name)
-                    played_for = 0.0
-                    text = mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
-                    self._fail(FFmpegExitError(f"the relay failed unexpectedly ({text})"))
-                if self._switch_transport():
-                    continue  # the camera refused TCP: try its fallback (UDP) at once
-                if played_for >= self.config.stable_after:
-                    attempt = 0
-                attempt += 1
-                error = self.last_error
-                self._retry.clear()
-                if error is not None and error.code in _ASK_FIRST:
-                    # many cameras lock an account after a few failed logins: one attempt, then wait for
-                    # the user (reconnect / Play: retry_now) or a new URL (restart)
-                    self._set_state(RelayState.ERROR, attempt=attempt, message=_WAITING_FOR_USER)
-                    await self._retry.wait()
-                else:
-                    delay = backoff_delay(attempt, self.config.backoff_initial, self.config.backoff_max)
-                    persistent = error is not None and error.code in _PERSISTENT
-                    state = RelayState.ERROR if persistent else RelayState.RECONNECTING
-                    self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        async with _timeout(delay):
-                            await self._retry.wait()
-                self.restarts += 1
-                self._emit(self._event(EventKind.RESTART, attempt=attempt))
-        finally:
-            # each run stops its own FFmpeg (_run_once); a run cancelled before it spawned has none
-            log.debug("%s: run loop ended", self.name)
+        # each run stops its own FFmpeg (_run_once), so a cancelled loop leaves none behind
+        while True:
+            try:
+                played_for = await self._run_once(attempt)
+            except Exception as exc:  # a bug must not leave a "playing" relay without FFmpeg
+                log.exception("%s: unexpected error in the relay; restarting", self.name)
+                played_for = 0.0
+                text = mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
+                self._fail(FFmpegExitError(f"the relay failed unexpectedly ({text})"))
+            if self._switch_transport():
+                continue  # the camera refused TCP: try its fallback (UDP) at once
+            if played_for >= self.config.stable_after:
+                attempt = 0
+            attempt += 1
+            error = self.last_error
+            self._retry.clear()
+            if error is not None and error.code in _ASK_FIRST:
+                # many cameras lock an account after a few failed logins: one attempt, then wait for
+                # the user (reconnect / Play: retry_now) or a new URL (restart)
+                self._set_state(RelayState.ERROR, attempt=attempt, message=_WAITING_FOR_USER)
+                await self._retry.wait()
+            else:
+                delay = backoff_delay(attempt, self.config.backoff_initial, self.config.backoff_max)
+                persistent = error is not None and error.code in _PERSISTENT
+                state = RelayState.ERROR if persistent else RelayState.RECONNECTING
+                self._set_state(state, attempt=attempt, retry_in_s=round(delay, 3))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    async with _timeout(delay):
+                        await self._retry.wait()
+            self.restarts += 1
+            self._emit(self._event(EventKind.RESTART, attempt=attempt))
 
     async def _run_once(self, attempt: int) -> float:
         """One FFmpeg run; returns how long it played. Records the error it ended with."""
