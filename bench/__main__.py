@@ -84,7 +84,7 @@ def run_browser(mode: Mode) -> dict[str, Any]:
     """Chromium's CPU and every tile's decoded fps for 4 and 16 demo tiles (bench.browser's CPU pages)."""
     from playwright.sync_api import sync_playwright
 
-    from bench import browser as bb
+    from bench.browser import runs as bb
 
     ok, why = bb.browser_available()
     if not ok:
