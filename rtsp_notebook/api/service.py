@@ -27,9 +27,10 @@ from ..media.sources import parse_source
 from ..store import AsyncStore, StreamRecord, StreamStore, default_store_path, is_stream_id, validate_options
 from ..thumbnails import Thumbnail, ThumbnailService
 
-__all__ = ["PROBE_TIMEOUT", "ProbeFailedError", "StreamService", "checked_id"]
+__all__ = ["PROBE_TIMEOUT", "STREAM_SOCKET", "ProbeFailedError", "StreamService", "checked_id"]
 
 PROBE_TIMEOUT = 5.0
+STREAM_SOCKET = "rtsp/ws/stream"  # the stream WebSocket of DESIGN §4, under the base URL
 _FIELDS = ("url", "label", "options")
 
 
@@ -71,7 +72,7 @@ class StreamService:
 
     # -- streams -----------------------------------------------------------------------------------
     def stream_dict(self, record: StreamRecord) -> dict[str, Any]:
-        return {**self.engine.describe(record), "ws_url": f"rtsp/ws/stream?id={record.id}"}
+        return {**self.engine.describe(record), "ws_url": f"{STREAM_SOCKET}?id={record.id}"}
 
     async def health(self) -> dict[str, Any]:
         streams = await self.engine.store.list()

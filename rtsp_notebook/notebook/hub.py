@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..api.routes import Op
 from ..errors import (
     ExtensionMissingError,
     InvalidInputError,
@@ -90,11 +91,11 @@ class Stream:
         if options:
             body["options"] = {**self.options, **options}
         hub = self._hub()
-        return Stream.from_api(hub.transport.call("update_stream", self.id, body), hub)
+        return Stream.from_api(hub.transport.call(Op.UPDATE_STREAM, self.id, body), hub)
 
     def remove(self) -> None:
         """Delete the stream: its relays stop and its viewers see ``ended``."""
-        self._hub().transport.call("remove_stream", self.id)
+        self._hub().transport.call(Op.REMOVE_STREAM, self.id)
 
     def snapshot(self, *, width: int | None = None, refresh: bool = False) -> Image:
         """The latest picture as a ``PIL.Image`` (RGB): from the running relay's newest I-frame when
@@ -137,7 +138,7 @@ class Stream:
 
     def stats(self) -> dict[str, Any]:
         """The relay figures of this stream (summed over its profiles, each profile's own in ``relays``)."""
-        return dict(self._hub().transport.call("stream_stats", self.id))
+        return dict(self._hub().transport.call(Op.STREAM_STATS, self.id))
 
     def __repr__(self) -> str:
         return f"<Stream {self.id} {self.label!r} {self.url} {self.state}>"
@@ -177,10 +178,10 @@ class Hub:
             body["label"] = label
         if options is not None:
             body["options"] = options
-        return Stream.from_api(self.transport.call("add_stream", body, check=probe), self)
+        return Stream.from_api(self.transport.call(Op.ADD_STREAM, body, check=probe), self)
 
     def list(self) -> list[Stream]:
-        return [Stream.from_api(item, self) for item in self.transport.call("list_streams")]
+        return [Stream.from_api(item, self) for item in self.transport.call(Op.LIST_STREAMS)]
 
     def __iter__(self) -> Iterator[Stream]:
         return iter(self.list())
@@ -209,19 +210,19 @@ class Hub:
         keep_alive, created_at, updated_at."""
         from .tables import streams_frame
 
-        return streams_frame(self.transport.call("list_streams"))
+        return streams_frame(self.transport.call(Op.LIST_STREAMS))
 
     def stats(self) -> pd.DataFrame:
         """One row per stream: state, viewers, uptime, restarts, fps, kb/s, bytes, drops, frame age."""
         from .tables import stats_frame
 
-        return stats_frame(self.transport.call("stats"))
+        return stats_frame(self.transport.call(Op.STATS))
 
     def events(self) -> pd.DataFrame:
         """The relays' event log (oldest first): state changes, errors, video starts, removals."""
         from .tables import events_frame
 
-        return events_frame(self.transport.call("events"))
+        return events_frame(self.transport.call(Op.EVENTS))
 
     # -- widget ------------------------------------------------------------------------------------
     def grid(self, streams: Any = (), *, columns: int | None = None, renderer: str = "auto") -> Grid:
@@ -304,7 +305,7 @@ def connect(
         token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
     transport = RestTransport(url, token)
     try:
-        transport.call("health")
+        transport.call(Op.HEALTH)
     except ExtensionMissingError:
         if explicit:
             raise

@@ -5,6 +5,7 @@ WebSocket (``RestTransport``), or a :class:`~rtsp_notebook.api.service.StreamSer
 
 from __future__ import annotations
 
+import inspect
 import json
 import urllib.error
 import urllib.parse
@@ -13,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import Any, Protocol
 
-from ..api.service import ProbeFailedError, StreamService, checked_id
+from ..api.routes import API_PREFIX, ROUTE, Op
+from ..api.service import STREAM_SOCKET, ProbeFailedError, StreamService, checked_id
 from ..api.viewer import error_message, event_message
 from ..errors import (
     ExtensionMissingError,
@@ -41,7 +43,9 @@ class Transport(Protocol):
     @property
     def ffmpeg_path(self) -> str: ...
 
-    def call(self, op: str, *args: Any, **kwargs: Any) -> Any: ...
+    def call(self, op: Op, *args: Any, **kwargs: Any) -> Any:
+        """The answer of one operation of the stream API (its JSON value), or its error raised."""
+        ...
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes: ...
 
@@ -118,7 +122,7 @@ class RestTransport:
 
     def _request(self, method: str, path: str, body: Any = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + "rtsp/api/" + path, data=data, method=method)
+        request = urllib.request.Request(self.base_url + API_PREFIX + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         if self._token:
@@ -139,48 +143,28 @@ class RestTransport:
             return json.loads(raw) if raw else None
         except ValueError:  # e.g. a login page after a redirect
             raise ServerError(
-                f"the Jupyter server at {self.base_url} answered rtsp/api/{path.split('?')[0]} with "
+                f"the Jupyter server at {self.base_url} answered {API_PREFIX}{path.split('?')[0]} with "
                 "something that is not JSON (a login page? check the token)"
             ) from None
 
-    def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        ids = [urllib.parse.quote(checked_id(a), safe="") for a in args[:1]] if op != "add_stream" else []
-        sid = ids[0] if ids else ""
-        if op == "health":
-            return self._json("GET", "health")
-        if op == "list_streams":
-            return self._json("GET", "streams")
-        if op == "get_stream":
-            return self._json("GET", f"streams/{sid}")
-        if op == "add_stream":
-            query = "?probe=true" if kwargs.get("check") else ""
-            return self._json("POST", "streams" + query, args[0])
-        if op == "update_stream":
-            return self._json("PATCH", f"streams/{sid}", args[1])
-        if op == "remove_stream":
-            return self._json("DELETE", f"streams/{sid}")
-        if op == "stats":
-            return self._json("GET", "stats")
-        if op == "stream_stats":
-            return self._json("GET", f"streams/{sid}/stats")
-        if op == "events":
-            return self._json("GET", "events")
-        raise ValueError(f"unknown operation {op!r}")
+    def call(self, op: Op, *args: Any, **kwargs: Any) -> Any:
+        entry = ROUTE[Op(op)]
+        stream_id = checked_id(args[0]) if "{id}" in entry.path else ""
+        body = args[-1] if entry.op in (Op.ADD_STREAM, Op.UPDATE_STREAM) else None
+        query = {"probe": "true" if kwargs.get("check") else None}
+        return self._json(entry.methods[0], entry.url(stream_id, query), body)
 
     def kernel_service(self) -> Callable[[], StreamService] | None:
         return None  # the page reaches the server extension itself; its fallback serves the default
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
-        query = urllib.parse.urlencode(
-            {k: v for k, v in (("width", width), ("refresh", "true" if refresh else None)) if v is not None}
-        )
-        sid = urllib.parse.quote(checked_id(stream_id), safe="")
-        return self._request("GET", f"streams/{sid}/thumbnail" + (f"?{query}" if query else ""))
+        query = {"width": width, "refresh": "true" if refresh else None}
+        return self._request("GET", ROUTE[Op.THUMBNAIL].url(checked_id(stream_id), query))
 
     def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         url = (
             self.base_url.replace("http", "ws", 1)
-            + "rtsp/ws/stream?"
+            + f"{STREAM_SOCKET}?"
             + urllib.parse.urlencode({"id": checked_id(stream_id), "profile": profile})
         )
         token, where = self._token, self.base_url
@@ -233,9 +217,9 @@ class LocalTransport:
     def ffmpeg_path(self) -> str:
         return self.service.engine.ffmpeg.path
 
-    def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.service, op)
-        if op in ("cache_stats", "cache_clear", "events"):
+    def call(self, op: Op, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.service, Op(op).value)
+        if not inspect.iscoroutinefunction(method):
             return self.thread.call(lambda: method(*args, **kwargs))
         try:
             return self.thread.run(method(*args, **kwargs))
