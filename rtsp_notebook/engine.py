@@ -28,7 +28,7 @@ from .media.ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, re
 from .media.relay import Relay, RelayConfig
 from .media.sources import parse_source
 from .media.stats import RelayStats
-from .media.subscription import Subscription
+from .media.subscription import CloseReason, Subscription
 from .store import AsyncStore, StreamRecord, StreamStore, default_store_path
 
 __all__ = ["Engine", "EngineConfig"]
@@ -191,7 +191,7 @@ class Engine:
             log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
             relay = Relay(
                 record.id,
-                profile.value,
+                profile,
                 argv,
                 secrets=source.secrets,
                 config=self.config.relay,
@@ -229,7 +229,7 @@ class Engine:
 
     def _forget(self, relay: Relay) -> None:
         """Drop a relay from the table at once (a new join makes a new one) and stop it."""
-        key = (relay.stream_id, Profile(relay.profile))
+        key = (relay.stream_id, relay.profile)
         if self._relays.get(key) is relay:
             del self._relays[key]
         task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
@@ -268,11 +268,11 @@ class Engine:
             self._transports.pop(stream_id, None)  # a new camera or a new choice: try again from TCP
             source = parse_source(record.url)
             for relay in self._stream_relays(stream_id):
-                argv, relay.fallback_argv = self._argvs(record, Profile(relay.profile))
+                argv, relay.fallback_argv = self._argvs(record, relay.profile)
                 await relay.restart(argv, source.secrets)
         keep = bool(record.options.get("keep_alive"))
         for relay in self._stream_relays(stream_id):
-            if relay.profile == Profile.GRID.value and relay.keep_alive != keep:
+            if relay.profile is Profile.GRID and relay.keep_alive != keep:
                 relay.keep_alive = keep
                 if not keep and not relay.subscriptions:
                     self._forget(relay)
@@ -285,9 +285,9 @@ class Engine:
         self._transports.pop(stream_id, None)
         relays = self._stream_relays(stream_id)
         for relay in relays:
-            self._relays.pop((relay.stream_id, Profile(relay.profile)), None)
+            self._relays.pop((relay.stream_id, relay.profile), None)
         try:
-            await asyncio.gather(*(relay.stop("ended", ended=True) for relay in relays))
+            await asyncio.gather(*(relay.stop(CloseReason.ENDED) for relay in relays))
         finally:
             self._notify_capacity()
 
@@ -345,7 +345,7 @@ class Engine:
         relays, self._relays = list(self._relays.values()), {}
         try:
             results = await asyncio.gather(
-                *(r.stop("server shutting down") for r in relays), *self._stopping, return_exceptions=True
+                *(r.stop(CloseReason.SHUTDOWN) for r in relays), *self._stopping, return_exceptions=True
             )
             for result in results:
                 if isinstance(result, Exception):

@@ -10,7 +10,7 @@ import pytest
 
 from rtsp_notebook.media.mpegts import Segment
 from rtsp_notebook.media.relay import backoff_delay
-from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
+from rtsp_notebook.media.subscription import CloseReason, Subscription, SubscriptionClosed
 
 PSI = b"P" * 376
 
@@ -92,8 +92,8 @@ async def test_a_stuck_subscription_is_closed_when_it_drops():
 async def test_close_lets_the_queue_drain_then_ends():
     sub, closed = make()
     sub.offer(seg(1, fill=b"z"), PSI)
-    sub.close("bye")
-    sub.close("again")
+    sub.close(CloseReason.CLOSED, "bye")
+    sub.close(CloseReason.STOPPED, "again")
     assert closed == [sub] and sub.closed_reason == "bye"
     assert await sub.get() == b"z" * 188
     with pytest.raises(SubscriptionClosed, match="bye"):
@@ -108,3 +108,14 @@ def test_backoff_doubles_with_jitter_and_caps():
     assert backoff_delay(20, 0.5, 30, lambda: 1.0) == 30.0
     assert backoff_delay(1, 0.5, 30, lambda: 0.0) == pytest.approx(0.4)
     assert backoff_delay(3, 0.5, 30, lambda: 1.0) == pytest.approx(2.4)
+
+
+async def test_a_close_reason_is_an_enum_and_the_detail_is_only_for_people():
+    sub, _ = make(stuck=0.0)
+    sub.offer(seg(11), PSI)
+    with pytest.raises(SubscriptionClosed) as closed:
+        await sub.get()
+    assert closed.value.reason is CloseReason.TOO_SLOW and sub.close_reason is CloseReason.TOO_SLOW
+    assert closed.value.message.startswith("viewer too slow: nothing read for ")
+    assert str(closed.value) == closed.value.message == sub.closed_reason
+    assert f"{CloseReason.ENDED}" == str(CloseReason.ENDED) == CloseReason.ENDED == "ended"

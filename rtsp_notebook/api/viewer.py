@@ -18,7 +18,8 @@ from .._compat import cancel_and_wait
 from .._compat import timeout as _timeout
 from ..errors import LimitError, RtspNotebookError
 from ..media.events import EventKind, RelayEvent, RelayState
-from ..media.subscription import Subscription, SubscriptionClosed
+from ..media.ffmpeg import Profile
+from ..media.subscription import CloseReason, Subscription, SubscriptionClosed
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -86,10 +87,10 @@ def error_message(code: str, message: str, *, fatal: bool) -> dict[str, Any]:
 class ViewerConnection:
     """Subscription + pump + actions for one viewer of ``stream_id`` in ``profile``."""
 
-    def __init__(self, engine: Engine, stream_id: str, profile: str, channel: Channel) -> None:
+    def __init__(self, engine: Engine, stream_id: str, profile: Profile | str, channel: Channel) -> None:
         self.engine = engine
         self.stream_id = stream_id
-        self.profile = profile
+        self.profile = Profile.parse(profile)
         self.channel = channel
         self.subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -167,30 +168,30 @@ class ViewerConnection:
                 async with _timeout(sub.stuck_timeout):
                     await self.channel.send_json(message)
         except SubscriptionClosed as exc:
-            await self._ended(exc.reason)
+            await self._ended(exc)
         except asyncio.TimeoutError:
             log.info(
                 "viewer of %s: nothing read for %g s; disconnecting it", self.stream_id, sub.stuck_timeout
             )
-            sub.close("viewer too slow")
+            sub.close(CloseReason.TOO_SLOW)
             self.subscription = None
             self.channel.close(1008, "too slow")
         except (ConnectionError, OSError) as exc:  # the channel went away
             log.debug("viewer of %s: channel closed: %s", self.stream_id, exc)
-            sub.close("channel closed")
+            sub.close(CloseReason.CHANNEL_CLOSED)
 
-    async def _ended(self, reason: str) -> None:
+    async def _ended(self, closed: SubscriptionClosed) -> None:
         if self._closed or self.subscription is None:
             return  # our own stop or close
         self.subscription = None
-        if reason == "ended":
+        if closed.reason is CloseReason.ENDED:
             self.channel.close(1000, "ended")
-        elif reason.startswith("viewer too slow"):
-            await self._send(error_message("LIMIT", reason, fatal=True))
+        elif closed.reason is CloseReason.TOO_SLOW:
+            await self._send(error_message("LIMIT", closed.message, fatal=True))
             self.channel.close(1008, "too slow")
         else:
             await self._send({"type": "status", "phase": "stopped"})
-            self.channel.close(1001, reason[:100])
+            self.channel.close(1001, closed.message[:100])
 
     async def handle(self, raw: str | bytes) -> None:
         """One client message: ``{"action": ...}``; anything else gets ``BAD_REQUEST`` (socket stays)."""
@@ -247,7 +248,7 @@ class ViewerConnection:
         pump, self._pump = self._pump, None
         waiting, self._waiting = self._waiting, None
         if sub is not None:
-            sub.close("stopped by the viewer")
+            sub.close(CloseReason.BY_VIEWER)
         await cancel_and_wait(pump)
         await cancel_and_wait(waiting)
 

@@ -26,12 +26,13 @@ from .._compat import cancel_and_wait
 from .._compat import timeout as _timeout
 from ..errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
 from .events import EventKind, RelayEvent, RelayState
+from .ffmpeg import Profile
 from .keyframes import KeyframeCache
 from .mpegts import PacketAligner, Segment, TsAnalyzer, VideoInfo
 from .process import READ_CHUNK, FFmpegProcess
 from .sources import mask_text
 from .stats import RateMeter, RelayStats
-from .subscription import Subscription
+from .subscription import CloseReason, Subscription
 
 __all__ = ["Relay", "RelayConfig", "backoff_delay"]
 
@@ -78,7 +79,7 @@ class Relay:
     def __init__(
         self,
         stream_id: str,
-        profile: str,
+        profile: Profile | str,
         argv: Sequence[str],
         *,
         secrets: Sequence[str] = (),
@@ -92,7 +93,7 @@ class Relay:
         on_fallback: Callable[[Relay], None] | None = None,
     ) -> None:
         self.stream_id = stream_id
-        self.profile = profile
+        self.profile = Profile.parse(profile)
         self.argv = list(argv)
         self.secrets = tuple(secrets)
         self.config = config or RelayConfig()
@@ -103,7 +104,7 @@ class Relay:
         self._on_wake = on_wake  # told before a stopped relay starts again for a resuming viewer
         self.fallback_argv = list(fallback_argv) if fallback_argv is not None else None  # UDP after a 461
         self._on_fallback = on_fallback
-        self.name = f"relay {stream_id}/{profile}"
+        self.name = f"relay {stream_id}/{self.profile.value}"
         self.state = RelayState.IDLE
         self._state_message: str | None = None
         self._state_extra: dict[str, float | int] = {}
@@ -268,12 +269,13 @@ class Relay:
         if self._task is task:
             self._task = None
 
-    async def stop(self, reason: str = "stopped", *, ended: bool = False) -> None:
-        """Stop FFmpeg and close every subscription (idempotent). ``ended``: the stream was removed."""
+    async def stop(self, reason: CloseReason = CloseReason.STOPPED) -> None:
+        """Stop FFmpeg and close every subscription with ``reason`` (idempotent). ``ENDED``: the stream was
+        removed, and the relay's last event says so."""
         self._cancel_idle()
         if self.state is not RelayState.STOPPED:
             self._set_state(RelayState.STOPPED)
-            if ended:
+            if reason is CloseReason.ENDED:
                 self._emit(self._event(EventKind.ENDED))
         for sub in list(self.subscriptions):
             sub.close(reason)
@@ -445,7 +447,7 @@ class Relay:
 
     def _event(self, kind: EventKind, **extra: object) -> RelayEvent:
         video = self.video if kind is EventKind.VIDEO_START else None
-        return RelayEvent(kind, self.stream_id, self.profile, self.state, video=video, **extra)  # type: ignore[arg-type]
+        return RelayEvent(kind, self.stream_id, self.profile.value, self.state, video=video, **extra)  # type: ignore[arg-type]
 
     def _emit(self, event: RelayEvent) -> None:
         for sub in tuple(self.subscriptions):
@@ -459,7 +461,7 @@ class Relay:
         fps, kbps = self._meter.rates()
         return RelayStats(
             stream_id=self.stream_id,
-            profile=self.profile,
+            profile=self.profile.value,
             state=self.state,
             viewers=len(subs),
             uptime_s=round(now - self.playing_since, 3) if self.playing_since else 0.0,
@@ -477,4 +479,5 @@ class Relay:
         )
 
     def __repr__(self) -> str:
-        return f"<Relay {self.stream_id}/{self.profile} {self.state.value} viewers={len(self.subscriptions)}>"
+        viewers = len(self.subscriptions)
+        return f"<Relay {self.stream_id}/{self.profile.value} {self.state.value} viewers={viewers}>"

@@ -19,18 +19,37 @@ from .mpegts import Segment
 if TYPE_CHECKING:
     from .events import RelayEvent
 
-__all__ = ["Subscription", "SubscriptionClosed"]
+__all__ = ["CloseReason", "Subscription", "SubscriptionClosed"]
 
 # Consumers get data in chunks of at most this size (many small segments are joined).
 MAX_CHUNK = 1 << 18
 
 
-class SubscriptionClosed(Exception):
-    """Raised by :meth:`Subscription.get` once the subscription ended and its queue is empty."""
+class CloseReason(str, enum.Enum):
+    """Why a subscription ended; the value is what a viewer or a log is told (a detail may say more)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    CLOSED = "closed"  # its consumer is done with it (the default)
+    STOPPED = "stopped"  # the relay stopped: nobody watched it, or its owner dropped it
+    ENDED = "ended"  # the stream was removed
+    SHUTDOWN = "server shutting down"
+    TOO_SLOW = "viewer too slow"  # nothing read for ``stuck_timeout``
+    CHANNEL_CLOSED = "channel closed"  # the WebSocket or the comm went away
+    BY_VIEWER = "stopped by the viewer"
+
+    def __str__(self) -> str:  # the text itself, in f-strings too, on every Python
+        return self.value
+
+
+class SubscriptionClosed(Exception):
+    """Raised by :meth:`Subscription.get` once the subscription ended and its queue is empty.
+
+    Compare ``reason`` (a :class:`CloseReason`); ``message`` is the text for people: the reason's own,
+    or the detail it was closed with (``"viewer too slow: nothing read for 16 s"``)."""
+
+    def __init__(self, reason: CloseReason, detail: str | None = None) -> None:
         self.reason = reason
+        self.message = detail or reason.value
+        super().__init__(self.message)
 
 
 class _Mode(enum.Enum):
@@ -63,7 +82,8 @@ class Subscription:
         self._wakeup = asyncio.Event()
         self._mode = _Mode.LIVE
         self._last_take = time.monotonic()
-        self.closed_reason: str | None = None
+        self.close_reason: CloseReason | None = None  # why it ended (None: open)
+        self._close_detail: str | None = None
         self.bytes_out = 0
         self.dropped_bytes = 0
         self.drops = 0
@@ -71,7 +91,12 @@ class Subscription:
     # -- consumer side --------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
-        return self.closed_reason is not None
+        return self.close_reason is not None
+
+    @property
+    def closed_reason(self) -> str | None:
+        """What a person is told about the end (the reason's text or its detail); None while open."""
+        return None if self.close_reason is None else self._close_detail or self.close_reason.value
 
     @property
     def paused(self) -> bool:
@@ -84,8 +109,8 @@ class Subscription:
     async def get(self) -> bytes | RelayEvent:
         """The next chunk of TS data (whole packets) or event; waits while there is none."""
         while not self._items:
-            if self.closed_reason is not None:
-                raise SubscriptionClosed(self.closed_reason)
+            if self.close_reason is not None:
+                raise SubscriptionClosed(self.close_reason, self._close_detail)
             self._wakeup.clear()
             await self._wakeup.wait()
         self._last_take = time.monotonic()
@@ -116,7 +141,7 @@ class Subscription:
         """Stop receiving video (events still come); queued video is dropped. A relay whose viewers are
         all paused stops its FFmpeg after its idle timeout (see ``Relay``)."""
         self._clear_data()
-        if self._mode is not _Mode.PAUSED and self.closed_reason is None:
+        if self._mode is not _Mode.PAUSED and self.close_reason is None:
             self._mode = _Mode.PAUSED
             if self._on_activity is not None:
                 self._on_activity(self)
@@ -124,7 +149,7 @@ class Subscription:
     def resume(self) -> None:
         """Receive video again, at once from the relay's keyframe cache when it has one (a relay that
         stopped meanwhile starts again, and this viewer gets its first keyframe)."""
-        if self._mode is _Mode.PAUSED and self.closed_reason is None:
+        if self._mode is _Mode.PAUSED and self.close_reason is None:
             self._mode = _Mode.LIVE
             self.join(*self._warm())
             if self._on_activity is not None:
@@ -133,17 +158,19 @@ class Subscription:
     def join(self, warm: bytes, playing: bool) -> None:
         """Start receiving: from ``warm`` (PSI + keyframe cache) when it fits the budget, else at the
         next I-frame; before the relay plays, from the start of FFmpeg's stream."""
-        if self._mode is _Mode.PAUSED or self.closed_reason is not None:
+        if self._mode is _Mode.PAUSED or self.close_reason is not None:
             return
         if warm and len(warm) + self._queued <= self.budget:
             self._push(warm)
         elif playing:
             self._mode = _Mode.WAIT_KEYFRAME
 
-    def close(self, reason: str = "closed") -> None:
-        """End the subscription (idempotent); queued items can still be taken."""
-        if self.closed_reason is None:
-            self.closed_reason = reason
+    def close(self, reason: CloseReason = CloseReason.CLOSED, detail: str | None = None) -> None:
+        """End the subscription (idempotent); queued items can still be taken. ``detail``: the text a
+        person is told instead of the reason's own."""
+        if self.close_reason is None:
+            self.close_reason = reason
+            self._close_detail = detail
             self._wakeup.set()
             self._on_close(self)
 
@@ -151,7 +178,7 @@ class Subscription:
     def offer(self, segment: Segment, psi: bytes) -> None:
         """Queue a segment unless over budget; never blocks. Called by the relay only."""
         mode = self._mode
-        if mode is _Mode.PAUSED or self.closed_reason is not None:
+        if mode is _Mode.PAUSED or self.close_reason is not None:
             return
         size = len(segment.data)
         if mode is _Mode.WAIT_KEYFRAME:
@@ -175,7 +202,7 @@ class Subscription:
         self._push(segment.data)
 
     def push_event(self, event: RelayEvent) -> None:
-        if self.closed_reason is None:
+        if self.close_reason is None:
             self._items.append(event)
             self._wakeup.set()
 
@@ -194,7 +221,7 @@ class Subscription:
     def _check_stuck(self) -> None:
         idle = time.monotonic() - self._last_take
         if idle > self.stuck_timeout:
-            self.close(f"viewer too slow: nothing read for {idle:.0f} s")
+            self.close(CloseReason.TOO_SLOW, f"{CloseReason.TOO_SLOW}: nothing read for {idle:.0f} s")
 
     def __repr__(self) -> str:
         state = self.closed_reason or self._mode.value
