@@ -112,14 +112,22 @@ class ViewerConnection:
             await self._send(error_message(exc.code, exc.message, fatal=False))
             return
         except RtspNotebookError as exc:
-            await self._send(error_message(exc.code, exc.message, fatal=True))
-            self.channel.close(1008, exc.code)
+            await self._refuse(exc)
             return
-        if self._closed:  # closed while subscribing
+        self._attach(sub)
+
+    def _attach(self, sub: Subscription) -> None:
+        """Pump a new subscription to the channel (or drop it: the viewer closed while subscribing)."""
+        if self._closed:
             sub.close()
             return
         self.subscription = sub
         self._pump = asyncio.get_running_loop().create_task(self._run(sub), name=f"viewer {self.stream_id}")
+
+    async def _refuse(self, exc: RtspNotebookError) -> None:
+        """A subscription that failed for good: a fatal ``error`` message, then the channel closes."""
+        await self._send(error_message(exc.code, exc.message, fatal=True))
+        self.channel.close(1008, exc.code)
 
     async def _wait_for_room(self, token: asyncio.Event) -> None:
         while not self._closed:
@@ -133,17 +141,10 @@ class ViewerConnection:
                 continue
             except RtspNotebookError as exc:
                 self._waiting = None
-                await self._send(error_message(exc.code, exc.message, fatal=True))
-                self.channel.close(1008, exc.code)
+                await self._refuse(exc)
                 return
             self._waiting = None
-            if self._closed:
-                sub.close()
-                return
-            self.subscription = sub
-            self._pump = asyncio.get_running_loop().create_task(
-                self._run(sub), name=f"viewer {self.stream_id}"
-            )
+            self._attach(sub)
             return
 
     async def _run(self, sub: Subscription) -> None:
