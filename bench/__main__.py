@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -82,37 +81,9 @@ FULL = Mode(
 
 def run_browser(mode: Mode) -> dict[str, Any]:
     """Chromium's CPU and every tile's decoded fps for 4 and 16 demo tiles (bench.browser's CPU pages)."""
-    from playwright.sync_api import sync_playwright
+    from bench.browser.runs import cpu_pages
 
-    from bench.browser import runs as bb
-
-    ok, why = bb.browser_available()
-    if not ok:
-        raise RuntimeError(f"Chromium cannot run here: {why}")
-    tracker = bb.Tracker()
-    samples: dict[str, list[dict[str, Any]]] = {"4": [], "16": []}
-    with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rn-bench-all-")))
-        stack.callback(tracker.kill_leftovers)  # after the server stopped
-        lab = stack.enter_context(bb.LabServer(tmp))
-        playwright = stack.enter_context(sync_playwright())
-        chromium = bb.launch_chromium(playwright)
-        stack.callback(bb.close_quietly, chromium)
-        context = chromium.new_context(viewport=bb.VIEWPORT)
-        context.set_default_timeout(30_000)
-        tracker.note(bb.chromium_tree())
-        bench = bb.Bench(lab, context, tracker)
-        for _ in range(mode.browser_runs):
-            for n in (4, 16):
-                sample = bench.cpu(n, mode.browser_window)
-                samples[str(n)].append(sample)
-                print(
-                    f"  {n} tiles: Chromium {sample['chromium_cpu_percent']} % of a core, slowest tile "
-                    f"{sample['fps_min']} fps, machine {sample['machine_busy_percent']} % busy",
-                    flush=True,
-                )
-        bench.fresh()
-    return {"window_s": mode.browser_window, "page_errors": bench.errors, "samples": samples}
+    return cpu_pages(mode.browser_runs, mode.browser_window)
 
 
 def sections(mode: Mode, tmp: Path) -> dict[str, Callable[[], Any]]:
