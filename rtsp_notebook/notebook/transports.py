@@ -26,7 +26,7 @@ from ..errors import (
     StreamNotFoundError,
     error_for_code,
 )
-from ..media.subscription import SubscriptionClosed
+from ..media.subscription import CloseReason, SubscriptionClosed
 from .runtime import LoopThread, local_service, loop_thread
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
@@ -244,9 +244,9 @@ class LocalTransport:
                     try:
                         item = await sub.get()
                     except SubscriptionClosed as exc:
-                        if exc.reason.startswith("viewer too slow"):
-                            yield error_message("LIMIT", exc.reason, fatal=True)
-                        elif exc.reason != "ended":
+                        if exc.reason is CloseReason.TOO_SLOW:
+                            yield error_message("LIMIT", exc.message, fatal=True)
+                        elif exc.reason is not CloseReason.ENDED:
                             yield {"type": "status", "phase": "stopped"}
                         return
                     if isinstance(item, bytes):
