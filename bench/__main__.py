@@ -19,6 +19,9 @@ command of its own:
 * ``flash`` (bench.flash): latency by flashing the camera white/black, and its drift;
 * ``browser`` (bench.browser): Chromium's CPU and the decoded fps of 4 and 16 demo tiles.
 
+Each figure is one row of ``FIGURES`` below: the section whose result holds its value, its unit, its target
+and the check of it, its reference and how that reads (the words: ``bench._figures``).
+
 A reference is "measured" when this run measured it (the predecessor's FFmpeg argv, or FFmpeg alone); the
 predecessor app itself is not here, so its other figures are DESIGN §6's numbers, marked "DESIGN". The ratio
 is ours / the reference. Targets are DESIGN §6's; "met?" compares this run's median with it, on a shared
@@ -45,24 +48,27 @@ from typing import Any
 import psutil
 
 from bench import cpu, first_video, flash, outage, predecessor, server, throughput
+from bench._figures import (
+    Each,
+    Figure,
+    Mode,
+    Row,
+    Scope,
+    Shown,
+    Text,
+    at,
+    at_least,
+    at_most,
+    equals,
+    flag,
+    markdown,
+    truthy,
+    within,
+)
+from bench.browser.runs import cpu_pages
 from rtsp_notebook.media.ffmpeg import find_ffmpeg
 
-SECTIONS = ("first_video", "server", "predecessor", "throughput", "outage", "cpu", "flash", "browser")
 MIB = 1 << 20
-
-
-@dataclass(frozen=True)
-class Mode:
-    short: bool
-    runs: int  # first_video / server / predecessor grabs
-    outage_runs: int
-    window: float  # s, throughput window (cpu uses its own: 4 s / 10 s)
-    flash_s: float
-    join_span: float  # s of the predecessor's output whose I-frames are timed
-    browser_runs: int
-    browser_window: float
-    notes: str
-
 
 SHORT = Mode(
     True, 2, 1, 2.0, 30.0, 4.0, 1, 3.0,
@@ -76,448 +82,234 @@ FULL = Mode(
 )  # fmt: skip
 
 
-# -- the sections ------------------------------------------------------------------------------------------
+# -- the sections: what measures, in the order they run ---------------------------------------------------
 
 
-def run_browser(mode: Mode) -> dict[str, Any]:
-    """Chromium's CPU and every tile's decoded fps for 4 and 16 demo tiles (bench.browser's CPU pages)."""
-    from bench.browser.runs import cpu_pages
-
-    return cpu_pages(mode.browser_runs, mode.browser_window)
-
-
-def sections(mode: Mode, tmp: Path) -> dict[str, Callable[[], Any]]:
-    def fresh(name: str) -> Path:
-        path = tmp / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    return {
-        "first_video": lambda: asyncio.run(first_video.main(mode.runs)),
-        "server": lambda: asyncio.run(server.measure(mode.runs)),
-        "predecessor": lambda: asyncio.run(predecessor.measure(mode.runs, mode.join_span)),
-        "throughput": lambda: asyncio.run(throughput.measure(mode.window, fresh("throughput"))),
-        "outage": lambda: asyncio.run(outage.measure(mode.outage_runs, fresh("outage"))),
-        "cpu": lambda: asyncio.run(cpu.measure(mode.short, fresh("cpu"))),
-        "flash": lambda: asyncio.run(flash.measure(mode.flash_s, fresh("flash"))),
-        "browser": lambda: run_browser(mode),
-    }
+@dataclass(frozen=True)
+class Section:
+    name: str
+    run: Callable[[Mode, Path], Any]  # (mode, a fresh folder of its own) → its result (JSON and rows)
 
 
-# -- the table ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    key: str
-    figure: str
-    ours: float | None
-    unit: str
-    target: str
-    met: bool | None = None
-    reference: float | None = None
-    reference_text: str = "—"  # how the reference reads in the table, with where it comes from
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        if self.ours is None or not self.reference:
-            return None
-        return round(self.ours / self.reference, 3)
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value} {unit}".strip()
-    text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
-    return f"{text} {unit}".strip()
-
-
-def get(results: dict[str, Any], section: str, *path: str | int) -> Any:
-    """A value deep in a section's result, or None when the section failed or lacks it."""
-    value: Any = results.get(section)
-    for key in path:
-        if value is None:
-            return None
-        try:
-            value = value[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value
-
-
-def at_most(value: float | None, limit: float) -> bool | None:
-    return None if value is None else value <= limit
-
-
-def figures(results: dict[str, Any], mode: Mode) -> list[Figure]:
-    r = results
-    out: list[Figure] = []
-    add = out.append
-
-    # 1. first video
-    pred_cold = get(r, "first_video", "median_ms", "predecessor_cold")
-    pred_ref = f"{fmt(pred_cold, 'ms')} (its argv alone → first I-frame, measured)"
-    cold = get(r, "server", "median_ms", "cold")
-    add(
-        Figure(
-            "cold_first_video_ms",
-            "1. first video, cold stream: WebSocket open → first I-frame bytes (server)",
-            cold,
-            "ms",
-            "≤ 600 ms + camera keyframe wait",
-            at_most(cold, 600),
-            pred_cold,
-            pred_ref,
-        )
+SECTIONS = {
+    s.name: s
+    for s in (
+        Section("first_video", lambda m, _: asyncio.run(first_video.main(m.runs))),
+        Section("server", lambda m, _: asyncio.run(server.measure(m.runs))),
+        Section("predecessor", lambda m, _: asyncio.run(predecessor.measure(m.runs, m.join_span))),
+        Section("throughput", lambda m, tmp: asyncio.run(throughput.measure(m.window, tmp))),
+        Section("outage", lambda m, tmp: asyncio.run(outage.measure(m.outage_runs, tmp))),
+        Section("cpu", lambda m, tmp: asyncio.run(cpu.measure(m.short, tmp))),
+        Section("flash", lambda m, tmp: asyncio.run(flash.measure(m.flash_s, tmp))),
+        Section("browser", lambda m, _: cpu_pages(m.browser_runs, m.browser_window)),
     )
-    cold_core = get(r, "first_video", "median_ms", "cold")
-    add(
-        Figure(
-            "cold_first_video_relay_ms",
-            "1. first video, cold: subscribe → first I-frame (in-process relay)",
-            cold_core,
-            "ms",
-            "≤ 600 ms + camera keyframe wait",
-            at_most(cold_core, 600),
-            pred_cold,
-            pred_ref,
-            note=f"our FFmpeg argv alone: {fmt(get(r, 'first_video', 'median_ms', 'ffmpeg_alone'), 'ms')}",
+}
+
+
+# -- the figures: a row each, in DESIGN §6's order -------------------------------------------------------
+
+FIRST_VIDEO = "≤ 600 ms + camera keyframe wait"
+PREDECESSOR_COLD = at("first_video", "median_ms", "predecessor_cold")
+PREDECESSOR_COLD_TEXT = Text("{} (its argv alone → first I-frame, measured)", Shown(PREDECESSOR_COLD, "ms"))
+THROUGHPUT_REFERENCE = "0.4 MB/s cap, its sleep per 4 KB (DESIGN, not measured)"
+SLOW = ("throughput", "slow_viewer")
+NEVER = "never retried (DESIGN)"
+BACKOFF = "viewers stay attached; backoff 0.5 s → 30 s"
+ATTACHED = flag(at("outage", "viewer_attached"))
+PER_VIEWER = "≤ 0.5 % of a core"
+GRAB = at("predecessor", "grab_ms", "median")
+GRAB_TEXT = Text("{} (one-shot grab with its input flags, measured; DESIGN 1.36 s)", Shown(GRAB, "ms"))
+LATENCY = ("flash", "median_ms")
+FFMPEG_ALONE = at(*LATENCY, "ffmpeg_alone")
+DRIFT = ("flash", "drift", "relay_full_adds")
+
+
+def browser_median(field: str) -> Callable[[list[dict[str, Any]]], float | None]:
+    """The median (upper middle) of a field over the browser section's runs."""
+    return lambda runs: None if not runs else round(float(sorted(x[field] for x in runs)[len(runs) // 2]), 1)
+
+
+def drift_span(scope: Scope) -> str:
+    return "10 min" if not scope.mode.short else f"{scope.mode.flash_s:g} s (short)"
+
+
+def others_unaffected(scope: Scope, rate: Any) -> bool | None:
+    """The reading viewer beside the slow one kept ≥ 0.9 of its rate alone, and lost nothing."""
+    return None if rate is None else rate >= 0.9 and at(*SLOW, "reader_drops")(scope) == 0
+
+
+def per_viewer_rows(scope: Scope) -> list[Row]:
+    """6: one row per number of WebSocket viewers the cpu section measured."""
+    per = at("cpu", "fanout", "per_extra_viewer_percent")(scope) or {}
+    kbps = ", ".join(str(k) for k in at("cpu", "fanout", "relay_kbps")(scope) or [])
+    note = f"stream {kbps} kb/s" + ("; 20 not 50 viewers in short mode" if scope.mode.short else "")
+    return [
+        Row(
+            f"server_cpu_per_viewer_{n}",
+            f"6. server CPU per extra viewer, 1 → {n} WebSocket viewers",
+            at("cpu", "fanout", "per_extra_viewer_percent", n),
+            "% core",
+            PER_VIEWER,
+            at_most(0.5),
+            note=note,
         )
-    )
-    warm = get(r, "server", "median_ms", "warm")
-    join = get(r, "predecessor", "join_wait_ms", "median")
-    join_max = get(r, "predecessor", "join_wait_ms", "max")
-    add(
-        Figure(
-            "warm_first_video_ms",
-            "1. first video joining a running stream: WebSocket open → first bytes",
-            warm,
-            "ms",
-            "≤ 150 ms (keyframe cache)",
-            at_most(warm, 150),
-            join,
-            f"{fmt(join, 'ms')}, max {fmt(join_max, 'ms')} (wait for its next I-frame, measured)",
-        )
-    )
-    # 2. FFmpeg processes
-    during = get(r, "server", "counts", "ffmpeg_during_20_viewers")
-    after = get(r, "server", "counts", "ffmpeg_after_20_viewers_left")
-    add(
-        Figure(
-            "ffmpeg_for_20_viewers",
-            "2. FFmpeg processes for 20 simultaneous viewers of one stream",
-            during,
-            "",
-            "exactly 1",
-            None if during is None else during == 1,
-            None,
-            "5-16, a race (DESIGN)",
-        )
-    )
-    add(
-        Figure(
-            "ffmpeg_after_20_viewers",
-            "2. FFmpeg processes once the 20 viewers left",
-            after,
-            "",
-            "none",
-            None if after is None else after == 0,
-            None,
-            "leaked (DESIGN)",
-        )
-    )
-    # 3. throughput
-    for key, label, path in (
-        ("throughput_1_mb_s", "3. throughput of one stream, 1 subscriber, no cap", ("one_reader",
-         "mb_per_s_min")),
-        ("throughput_10_mb_s", f"3. throughput of one stream, {throughput.FANOUT} subscribers, each",
-         ("fan_out", "mb_per_s_min")),
-    ):  # fmt: skip
-        value = get(r, "throughput", *path)
-        add(
-            Figure(
-                key,
-                label,
-                value,
-                "MB/s",
-                "≥ 20 MB/s",
-                None if value is None else value >= 20,
-                0.4,
-                "0.4 MB/s cap, its sleep per 4 KB (DESIGN, not measured)",
-            )
-        )
-    # 4. slow viewer
-    slow = get(r, "throughput", "slow_viewer") or {}
-    peak = slow.get("peak_queued_bytes")
-    add(
-        Figure(
-            "slow_viewer_peak_mib",
-            "4. a viewer that never reads: peak bytes queued for it",
-            None if peak is None else round(peak / MIB, 3),
-            "MiB",
-            "≤ 2 MiB",
-            None if peak is None else peak <= 2 * MIB,
-            round(12.5e6 / MIB, 2),
-            "11.92 MiB (12.5 MB in 30 s, unbounded; DESIGN)",
-            note=f"{slow.get('drops')} drops in {slow.get('window_s')} s",
-        )
-    )
-    resumes = slow.get("resumes_at_keyframe")
-    add(
-        Figure(
-            "slow_viewer_resumes_at_keyframe",
-            "4. the slow viewer resumes at PAT, PMT and an I-frame (1 = yes)",
-            None if resumes is None else int(resumes),
-            "",
-            "drops to the next I-frame",
-            None if resumes is None else bool(resumes),
-        )
-    )
-    beside = slow.get("reader_rate_vs_alone")
-    unaffected = None if beside is None else beside >= 0.9 and slow.get("reader_drops") == 0
-    add(
-        Figure(
-            "slow_viewer_others_rate",
-            "4. a reading viewer beside it: its rate / its rate alone",
-            beside,
-            "",
-            "others unaffected (no drop, ≥ 0.9)",
-            unaffected,
-            note=f"{slow.get('reader_mb_per_s')} vs {slow.get('reader_alone_mb_per_s')} MB/s",
-        )
-    )
-    # 5. camera drops and returns
-    never = "never retried (DESIGN)"
-    stall = get(r, "outage", "median_s", "hung_stall_found_after_freeze")
-    since_last = get(r, "outage", "median_s", "hung_stall_found_after_last_picture")
-    attached = get(r, "outage", "viewer_attached")
-    add(
-        Figure(
-            "stall_found_s",
-            "5. camera hangs (SIGSTOP) → stall found",
-            stall,
-            "s",
-            "≤ 5 s",
-            at_most(stall, 5.0),
-            None,
-            never,
-            note=f"{since_last} s after the relay's last picture",
-        )
-    )
-    back = get(r, "outage", "median_s", "hung_video_again_after_resume")
-    add(
-        Figure(
-            "hung_video_again_s",
-            "5. hung camera resumes → video again, viewer attached",
-            back,
-            "s",
-            "viewers stay attached; backoff 0.5 s → 30 s",
-            attached,
-            None,
-            never,
-        )
-    )
-    drop = get(r, "outage", "median_s", "gone_drop_found")
-    add(
-        Figure(
-            "drop_found_s",
-            "5. camera process stopped → drop found",
-            drop,
-            "s",
-            "≤ 5 s",
-            at_most(drop, 5.0),
-            None,
-            never,
-        )
-    )
-    ret = get(r, "outage", "median_s", "gone_video_again_after_return")
-    add(
-        Figure(
-            "camera_back_video_again_s",
-            f"5. camera back after {outage.DOWN_S:g} s down → video again",
-            ret,
-            "s",
-            "viewers stay attached; backoff 0.5 s → 30 s",
-            attached,
-            None,
-            never,
-        )
-    )
-    # 6. server CPU per extra viewer
-    per = get(r, "cpu", "fanout", "per_extra_viewer_percent") or {}
-    kbps = get(r, "cpu", "fanout", "relay_kbps")
-    for n, value in per.items():
-        add(
-            Figure(
-                f"server_cpu_per_viewer_{n}",
-                f"6. server CPU per extra viewer, 1 → {n} WebSocket viewers",
-                value,
-                "% core",
-                "≤ 0.5 % of a core",
-                at_most(value, 0.5),
-                note=f"stream {', '.join(str(k) for k in kbps or [])} kb/s"
-                + ("; 20 not 50 viewers in short mode" if mode.short else ""),
-            )
-        )
-    if not per:
-        add(
-            Figure(
-                "server_cpu_per_viewer", "6. server CPU per extra viewer", None, "% core", "≤ 0.5 % of a core"
-            )
-        )
-    # 7. FFmpeg CPU per profile
-    targets = {("720p25", "full"): 0.12, ("720p25", "grid"): 0.04}
-    for run in get(r, "cpu", "ffmpeg") or []:
+        for n in per
+    ]
+
+
+FFMPEG_TARGETS = {("720p25", "full"): 0.12, ("720p25", "grid"): 0.04}  # core, DESIGN §6
+
+
+def ffmpeg_rows(scope: Scope) -> list[Row]:
+    """7: one row per input and profile the cpu section ran FFmpeg with (full mode has more patterns)."""
+    rows = []
+    for i, run in enumerate(at("cpu", "ffmpeg")(scope) or []):
         size = run["size"]
-        extra = "" if run["pattern"] == cpu.PATTERN[0] else f"_{run['pattern']}"  # full mode's other patterns
+        extra = "" if run["pattern"] == cpu.PATTERN[0] else f"_{run['pattern']}"
         for profile in ("full", "grid"):
-            limit = targets.get((size, profile))
-            value = run[profile]["core"]
-            pred_core = run["predecessor"]["core"]
-            add(
-                Figure(
+            limit = FFMPEG_TARGETS.get((size, profile))
+            theirs = at("cpu", "ffmpeg", i, "predecessor", "core")
+            rows.append(
+                Row(
                     f"ffmpeg_cpu_{size}_{profile}{extra}",
                     f"7. FFmpeg CPU, {run['input']}, profile {profile}",
-                    value,
+                    at("cpu", "ffmpeg", i, profile, "core"),
                     "core",
                     f"≤ {limit} core" if limit else "— (none in DESIGN)",
-                    at_most(value, limit) if limit else None,
-                    pred_core,
-                    f"{pred_core} core (its argv, same input, measured)",
-                    note=f"{run[profile]['fps']} fps, {run[profile]['mbit_s']} Mb/s out; decoding alone "
-                    f"{get(run, 'decode_only', 'core')} core",
+                    at_most(limit) if limit else None,
+                    theirs,
+                    Text("{} core (its argv, same input, measured)", theirs),
+                    Text(
+                        "{} fps, {} Mb/s out; decoding alone {} core",
+                        at("cpu", "ffmpeg", i, profile, "fps"),
+                        at("cpu", "ffmpeg", i, profile, "mbit_s"),
+                        at("cpu", "ffmpeg", i, "decode_only", "core"),
+                    ),
                 )
             )
-    if not get(r, "cpu", "ffmpeg"):
-        add(Figure("ffmpeg_cpu", "7. FFmpeg CPU per profile", None, "core", "≤ 0.12 / ≤ 0.04 core"))
+    return rows
+
+
+def latency_row(profile: str) -> Row:
+    """9: camera flash → the picture decoded from the relay of ``profile``."""
+    adds = at(*LATENCY, f"relay_{profile}_adds")
+    return Row(
+        f"latency_relay_{profile}_ms",
+        f"9. latency: camera flashes → first such picture decoded from the relay ({profile})",
+        at(*LATENCY, f"relay_{profile}"),
+        "ms",
+        "relay adds ≤ 30 ms to FFmpeg alone",
+        at_most(30, of=adds),
+        FFMPEG_ALONE,
+        Text("{} (FFmpeg alone, low-delay flags, measured)", Shown(FFMPEG_ALONE, "ms")),
+        Text("adds {} ms; median of {} flashes", adds, at("flash", "flashes")),
+    )
+
+
+def browser_cpu_row(n: str) -> Row:
+    """10: Chromium's CPU for ``n`` demo tiles."""
+    return Row(
+        f"browser_{n}_tiles_cpu_percent",
+        f"10. Chromium CPU for {n} demo tiles (grid, Canvas2D)",
+        at("browser", "samples", n, then=browser_median("chromium_cpu_percent")),
+        "% core",
+        "—",
+        note=Text("slowest tile {} fps", at("browser", "samples", n, then=browser_median("fps_min"))),
+    )
+
+
+FIGURES: tuple[Row | Each, ...] = (
+    # 1. first video
+    Row("cold_first_video_ms", "1. first video, cold stream: WebSocket open → first I-frame bytes (server)",
+        at("server", "median_ms", "cold"), "ms", FIRST_VIDEO, at_most(600),
+        PREDECESSOR_COLD, PREDECESSOR_COLD_TEXT),
+    Row("cold_first_video_relay_ms", "1. first video, cold: subscribe → first I-frame (in-process relay)",
+        at("first_video", "median_ms", "cold"), "ms", FIRST_VIDEO, at_most(600),
+        PREDECESSOR_COLD, PREDECESSOR_COLD_TEXT,
+        Text("our FFmpeg argv alone: {}", Shown(at("first_video", "median_ms", "ffmpeg_alone"), "ms"))),
+    Row("warm_first_video_ms", "1. first video joining a running stream: WebSocket open → first bytes",
+        at("server", "median_ms", "warm"), "ms", "≤ 150 ms (keyframe cache)", at_most(150),
+        at("predecessor", "join_wait_ms", "median"),
+        Text("{}, max {} (wait for its next I-frame, measured)",
+             Shown(at("predecessor", "join_wait_ms", "median"), "ms"),
+             Shown(at("predecessor", "join_wait_ms", "max"), "ms"))),
+    # 2. FFmpeg processes
+    Row("ffmpeg_for_20_viewers", "2. FFmpeg processes for 20 simultaneous viewers of one stream",
+        at("server", "counts", "ffmpeg_during_20_viewers"), "", "exactly 1", equals(1),
+        None, "5-16, a race (DESIGN)"),
+    Row("ffmpeg_after_20_viewers", "2. FFmpeg processes once the 20 viewers left",
+        at("server", "counts", "ffmpeg_after_20_viewers_left"), "", "none", equals(0),
+        None, "leaked (DESIGN)"),
+    # 3. throughput
+    Row("throughput_1_mb_s", "3. throughput of one stream, 1 subscriber, no cap",
+        at("throughput", "one_reader", "mb_per_s_min"), "MB/s", "≥ 20 MB/s", at_least(20),
+        0.4, THROUGHPUT_REFERENCE),
+    Row("throughput_10_mb_s", f"3. throughput of one stream, {throughput.FANOUT} subscribers, each",
+        at("throughput", "fan_out", "mb_per_s_min"), "MB/s", "≥ 20 MB/s", at_least(20),
+        0.4, THROUGHPUT_REFERENCE),
+    # 4. slow viewer
+    Row("slow_viewer_peak_mib", "4. a viewer that never reads: peak bytes queued for it",
+        at(*SLOW, "peak_queued_bytes", then=lambda peak: round(peak / MIB, 3)), "MiB", "≤ 2 MiB",
+        at_most(2 * MIB, of=at(*SLOW, "peak_queued_bytes")),
+        round(12.5e6 / MIB, 2), "11.92 MiB (12.5 MB in 30 s, unbounded; DESIGN)",
+        Text("{} drops in {} s", at(*SLOW, "drops"), at(*SLOW, "window_s"))),
+    Row("slow_viewer_resumes_at_keyframe", "4. the slow viewer resumes at PAT, PMT and an I-frame (1 = yes)",
+        at(*SLOW, "resumes_at_keyframe", then=int), "", "drops to the next I-frame", truthy),
+    Row("slow_viewer_others_rate", "4. a reading viewer beside it: its rate / its rate alone",
+        at(*SLOW, "reader_rate_vs_alone"), "", "others unaffected (no drop, ≥ 0.9)", others_unaffected,
+        note=Text("{} vs {} MB/s", at(*SLOW, "reader_mb_per_s"), at(*SLOW, "reader_alone_mb_per_s"))),
+    # 5. camera drops and returns
+    Row("stall_found_s", "5. camera hangs (SIGSTOP) → stall found",
+        at("outage", "median_s", "hung_stall_found_after_freeze"), "s", "≤ 5 s", at_most(5.0), None, NEVER,
+        Text("{} s after the relay's last picture",
+             at("outage", "median_s", "hung_stall_found_after_last_picture"))),
+    Row("hung_video_again_s", "5. hung camera resumes → video again, viewer attached",
+        at("outage", "median_s", "hung_video_again_after_resume"), "s", BACKOFF, ATTACHED, None, NEVER),
+    Row("drop_found_s", "5. camera process stopped → drop found",
+        at("outage", "median_s", "gone_drop_found"), "s", "≤ 5 s", at_most(5.0), None, NEVER),
+    Row("camera_back_video_again_s", f"5. camera back after {outage.DOWN_S:g} s down → video again",
+        at("outage", "median_s", "gone_video_again_after_return"), "s", BACKOFF, ATTACHED, None, NEVER),
+    # 6. server CPU per extra viewer
+    Each("cpu", per_viewer_rows,
+         Figure("server_cpu_per_viewer", "6. server CPU per extra viewer", None, "% core", PER_VIEWER)),
+    # 7. FFmpeg CPU per profile
+    Each("cpu", ffmpeg_rows,
+         Figure("ffmpeg_cpu", "7. FFmpeg CPU per profile", None, "core", "≤ 0.12 / ≤ 0.04 core")),
     # 8. thumbnails
-    grab = get(r, "predecessor", "grab_ms", "median")
-    grab_ref = f"{fmt(grab, 'ms')} (one-shot grab with its input flags, measured; DESIGN 1.36 s)"
-    for key, label, limit, ref, ref_text in (
-        ("thumb_hit", "cache hit (HTTP GET)", 5, 24.0, "24 ms (DESIGN)"),
-        ("thumb_streaming", "while streaming (from the relay's I-frame)", 150, grab, grab_ref),
-        ("thumb_idle", "idle camera (one-shot grab)", 1500, grab, grab_ref),
-    ):
-        value = get(r, "server", "median_ms", key)
-        add(
-            Figure(
-                f"{key}_ms",
-                f"8. thumbnail, {label}",
-                value,
-                "ms",
-                f"≤ {limit} ms",
-                at_most(value, limit),
-                ref,
-                ref_text,
-            )
-        )
+    Row("thumb_hit_ms", "8. thumbnail, cache hit (HTTP GET)",
+        at("server", "median_ms", "thumb_hit"), "ms", "≤ 5 ms", at_most(5), 24.0, "24 ms (DESIGN)"),
+    Row("thumb_streaming_ms", "8. thumbnail, while streaming (from the relay's I-frame)",
+        at("server", "median_ms", "thumb_streaming"), "ms", "≤ 150 ms", at_most(150), GRAB, GRAB_TEXT),
+    Row("thumb_idle_ms", "8. thumbnail, idle camera (one-shot grab)",
+        at("server", "median_ms", "thumb_idle"), "ms", "≤ 1500 ms", at_most(1500), GRAB, GRAB_TEXT),
     # 9. latency
-    lat = get(r, "flash", "median_ms") or {}
-    alone = lat.get("ffmpeg_alone")
-    flashes = get(r, "flash", "flashes")
-    alone_ref = f"{fmt(alone, 'ms')} (FFmpeg alone, low-delay flags, measured)"
-    for profile in ("full", "grid"):
-        value, adds = lat.get(f"relay_{profile}"), lat.get(f"relay_{profile}_adds")
-        add(
-            Figure(
-                f"latency_relay_{profile}_ms",
-                f"9. latency: camera flashes → first such picture decoded from the relay ({profile})",
-                value,
-                "ms",
-                "relay adds ≤ 30 ms to FFmpeg alone",
-                at_most(adds, 30),
-                alone,
-                alone_ref,
-                note=f"adds {adds} ms; median of {flashes} flashes",
-            )
-        )
-    pred_lat = lat.get("predecessor")
-    add(
-        Figure(
-            "latency_relay_full_vs_predecessor_ms",
-            "9. latency: relay (full) against the predecessor's pipeline",
-            lat.get("relay_full"),
-            "ms",
-            "—",
-            None,
-            pred_lat,
-            f"{fmt(pred_lat, 'ms')} (its argv → the same decoder, measured)",
-        )
-    )
-    own = lat.get("relay_own")
-    add(
-        Figure(
-            "latency_relay_own_ms",
-            "9. latency the relay process adds to its own FFmpeg (relay - argv alone)",
-            own,
-            "ms",
-            "≤ 30 ms",
-            at_most(own, 30),
-        )
-    )
-    drift = get(r, "flash", "drift", "relay_full_adds") or {}
-    change = drift.get("change_ms")
-    span = "10 min" if not mode.short else f"{mode.flash_s:g} s (short)"
-    raw = get(r, "flash", "drift", "relay_full", "change_ms")
-    alone_change = get(r, "flash", "drift", "ffmpeg_alone", "change_ms")
-    add(
-        Figure(
-            "latency_drift_ms",
-            f"9. drift over {span}: what the relay adds, last - first {drift.get('window_s', '?')} s",
-            change,
-            "ms",
-            "no drift (change within ±30 ms)",
-            None if change is None else abs(change) <= 30,
-            None,
-            f"relay (full) latency changed {raw} ms, FFmpeg alone {alone_change} ms (measured)",
-            note=f"slope {drift.get('slope_ms_per_min')} ms/min",
-        )
-    )
-
+    latency_row("full"),
+    latency_row("grid"),
+    Row("latency_relay_full_vs_predecessor_ms", "9. latency: relay (full) against the predecessor's pipeline",
+        at(*LATENCY, "relay_full"), "ms", "—", None, at(*LATENCY, "predecessor"),
+        Text("{} (its argv → the same decoder, measured)", Shown(at(*LATENCY, "predecessor"), "ms"))),
+    Row("latency_relay_own_ms", "9. latency the relay process adds to its own FFmpeg (relay - argv alone)",
+        at(*LATENCY, "relay_own"), "ms", "≤ 30 ms", at_most(30)),
+    Row("latency_drift_ms",
+        Text("9. drift over {}: what the relay adds, last - first {} s", drift_span,
+             at(*DRIFT, "window_s", default="?")),
+        at(*DRIFT, "change_ms"), "ms", "no drift (change within ±30 ms)", within(30), None,
+        Text("relay (full) latency changed {} ms, FFmpeg alone {} ms (measured)",
+             at("flash", "drift", "relay_full", "change_ms"),
+             at("flash", "drift", "ffmpeg_alone", "change_ms")),
+        Text("slope {} ms/min", at(*DRIFT, "slope_ms_per_min"))),
     # 10. browser
-    def browser(n: str, field: str) -> float | None:
-        runs = get(r, "browser", "samples", n)
-        return None if not runs else round(float(sorted(x[field] for x in runs)[len(runs) // 2]), 1)
-
-    for n in ("4", "16"):
-        value = browser(n, "chromium_cpu_percent")
-        add(
-            Figure(
-                f"browser_{n}_tiles_cpu_percent",
-                f"10. Chromium CPU for {n} demo tiles (grid, Canvas2D)",
-                value,
-                "% core",
-                "—",
-                note=f"slowest tile {browser(n, 'fps_min')} fps",
-            )
-        )
-    fps16 = browser("16", "fps_min")
-    add(
-        Figure(
-            "browser_16_tiles_fps_min",
-            "10. 16 tiles in Chromium: slowest tile's decoded fps",
-            fps16,
-            "fps",
-            "all tiles ≥ 14 fps on 2 cores",
-            None if fps16 is None else fps16 >= 14,
-        )
-    )
-    return out
+    browser_cpu_row("4"),
+    browser_cpu_row("16"),
+    Row("browser_16_tiles_fps_min", "10. 16 tiles in Chromium: slowest tile's decoded fps",
+        at("browser", "samples", "16", then=browser_median("fps_min")), "fps",
+        "all tiles ≥ 14 fps on 2 cores", at_least(14)),
+)  # fmt: skip
 
 
-def table(rows: list[Figure]) -> str:
-    def met(value: bool | None) -> str:
-        return "—" if value is None else "yes" if value else "**no**"
-
-    lines = ["| figure | ours | predecessor reference | ratio | target | met? |", "|---|---|---|---|---|---|"]
-    for f in rows:
-        ours = fmt(f.ours, f.unit) + (f" ({f.note})" if f.note else "")
-        ratio = "—" if f.ratio is None else f"{f.ratio:.3g}x"
-        lines.append(f"| {f.figure} | {ours} | {f.reference_text} | {ratio} | {f.target} | {met(f.met)} |")
-    return "\n".join(lines)
+def figures(scope: Scope, sections: list[str]) -> list[Figure]:
+    """The figures of the rows whose section is among ``sections``, in the table's order."""
+    return [f for row in FIGURES if row.section in sections for f in row.figures(scope)]
 
 
 # -- the command -------------------------------------------------------------------------------------------
@@ -542,6 +334,36 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@dataclass
+class Run:
+    """What the sections of one run gave: results, failures (tracebacks) and seconds, by section."""
+
+    results: dict[str, Any]
+    errors: dict[str, str]
+    seconds: dict[str, float]
+
+
+def run_sections(names: list[str], mode: Mode, began: float) -> Run:
+    """Each section in turn, in a fresh folder; one that fails is reported and the others still run."""
+    run = Run({}, {}, {})
+    tmp = Path(tempfile.mkdtemp(prefix="rn-bench-"))
+    try:
+        for name in names:
+            print(f"[{time.monotonic() - began:5.0f} s] {name}", flush=True)
+            t0 = time.monotonic()
+            folder = tmp / name
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                run.results[name] = SECTIONS[name].run(mode, folder)
+            except Exception:  # noqa: BLE001 - a section that fails is reported, the others still run
+                run.errors[name] = traceback.format_exc()
+                print(f"  {name} failed:\n{run.errors[name]}", file=sys.stderr, flush=True)
+            run.seconds[name] = round(time.monotonic() - t0, 1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     mode = SHORT if args.short else FULL
@@ -549,26 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     load_before = os.getloadavg()
     print(mode.notes, flush=True)
-    results: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    seconds: dict[str, float] = {}
-    tmp = Path(tempfile.mkdtemp(prefix="rn-bench-"))
-    try:
-        runners = sections(mode, tmp)
-        for name in args.only:
-            print(f"[{time.monotonic() - began:5.0f} s] {name}", flush=True)
-            t0 = time.monotonic()
-            try:
-                results[name] = runners[name]()
-            except Exception:  # noqa: BLE001 - a section that fails is reported, the others still run
-                errors[name] = traceback.format_exc()
-                print(f"  {name} failed:\n{errors[name]}", file=sys.stderr, flush=True)
-            seconds[name] = round(time.monotonic() - t0, 1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    rows = [f for f in figures(results, mode) if section_of(f.key) in args.only]
+    run = run_sections(args.only, mode, began)
+    rows = figures(Scope(run.results, mode), args.only)
     elapsed = round(time.monotonic() - began, 1)
-    text = table(rows)
+    text = markdown(rows)
     print()
     print(text)
     missed = [f for f in rows if f.met is False]
@@ -578,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "short" if args.short else "full",
         "mode_notes": mode.notes,
         "elapsed_s": elapsed,
-        "section_seconds": seconds,
+        "section_seconds": run.seconds,
         "machine": {
             "cpus": psutil.cpu_count(),
             "load_average_before": [round(x, 2) for x in load_before],
@@ -588,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         "figures": [{**asdict(f), "ratio": f.ratio} for f in rows],
         "missed": [f.key for f in missed],
         "table_markdown": text,
-        "errors": errors,
-        "sections": results,
+        "errors": run.errors,
+        "sections": run.results,
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, default=str))
@@ -597,26 +403,9 @@ def main(argv: list[str] | None = None) -> int:
           + (f" ({', '.join(f.key for f in missed)})" if missed else "")
           + f"; {elapsed:.0f} s; load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f} on "
           f"{psutil.cpu_count()} cores; JSON: {args.json}")  # fmt: skip
-    if errors:
-        print(f"sections that failed: {', '.join(errors)}", file=sys.stderr)
-    return 1 if errors else 0
-
-
-SECTION_OF_FIGURE = {
-    "cold_first_video_ms": "server", "cold_first_video_relay_ms": "first_video",
-    "warm_first_video_ms": "server",
-    "ffmpeg_for_20_viewers": "server", "ffmpeg_after_20_viewers": "server", "throughput": "throughput",
-    "slow_viewer": "throughput", "stall_found_s": "outage", "hung_video_again_s": "outage",
-    "drop_found_s": "outage", "camera_back_video_again_s": "outage", "server_cpu": "cpu", "ffmpeg_cpu": "cpu",
-    "thumb": "server", "latency": "flash", "browser": "browser",
-}  # fmt: skip
-
-
-def section_of(key: str) -> str:
-    for prefix, section in SECTION_OF_FIGURE.items():
-        if key.startswith(prefix):
-            return section
-    raise KeyError(key)
+    if run.errors:
+        print(f"sections that failed: {', '.join(run.errors)}", file=sys.stderr)
+    return 1 if run.errors else 0
 
 
 if __name__ == "__main__":
