@@ -81,7 +81,12 @@ def __getattr__(name: str) -> Any:
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    """The Jupyter server extension (imported only when a Jupyter server loads it)."""
-    from jupyter_server_extension.app import RtspNotebookApp
+    """The Jupyter server extension (imported only when a Jupyter server loads it).
 
-    return [{"module": "jupyter_server_extension.app", "app": RtspNotebookApp}]
+    Its source is the repo's top-level folder `jupyter_server_extension/`, installed as the subpackage
+    `rtsp_notebook.server`: a wheel ships it there, an editable install maps it with an import hook
+    (hatch_build.py).
+    """
+    from .server.app import RtspNotebookApp
+
+    return [{"module": "rtsp_notebook.server.app", "app": RtspNotebookApp}]

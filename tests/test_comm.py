@@ -159,7 +159,7 @@ def viewers(service: StreamService, stream_id: str) -> int:
     ],
 )
 def test_one_status_mapping_for_rest_and_comm(error, status):
-    from jupyter_server_extension import handlers
+    from rtsp_notebook.server import handlers
 
     assert status_for(error) == status
     assert handlers.status_for is status_for  # the REST handlers answer with the same mapping
