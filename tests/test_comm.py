@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import rtsp_notebook as rn
+from rtsp_notebook.api import routes
 from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import EngineConfig
 from rtsp_notebook.errors import (
@@ -162,7 +163,7 @@ def test_one_status_mapping_for_rest_and_comm(error, status):
     from rtsp_notebook.server import handlers
 
     assert status_for(error) == status
-    assert handlers.status_for is status_for  # the REST handlers answer with the same mapping
+    assert handlers.answer is routes.answer  # the REST handlers answer through the comm's one route table
 
 
 def test_requests_are_answered_like_the_rest_api(page, make_service, camera_factory):

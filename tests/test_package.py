@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -71,6 +72,23 @@ def test_the_server_extension_is_imported_as_rtsp_notebook_server():
         importlib.import_module(f"{SERVER_PACKAGE}.{name.removesuffix('.py')}".removesuffix(".__init__"))
     config = json.loads((ROOT / SERVER_SOURCE / "jupyter_server_config.d" / "rtsp_notebook.json").read_text())
     assert config == {"ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}}}
+
+
+def test_nothing_imports_the_server_extension_by_its_folder_name():
+    """No wheel has the folder's name as a package, so no code may import it by that name.
+
+    An editable install puts the project root on sys.path, where that import would still work.
+    """
+    by_folder_name = re.compile(rf"^\s*(from|import) {SERVER_SOURCE}\b|[\"']{SERVER_SOURCE}\.", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("rtsp_notebook", SERVER_SOURCE, "tests", "bench", "notebooks")
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in (".py", ".ipynb")
+        and path != Path(__file__).resolve()
+        and by_folder_name.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from jupyter_server_extension import handlers
 from rtsp_notebook.api import routes
 from rtsp_notebook.api.routes import API_PREFIX, ROUTE, ROUTES, Op, Route
 from rtsp_notebook.api.service import STREAM_SOCKET, StreamService
+from rtsp_notebook.server import handlers
 
 
 def test_every_operation_has_one_route_and_a_service_method():
