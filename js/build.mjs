@@ -7,9 +7,14 @@
 //   node build.mjs           minified production build (what the wheel ships; the build hook runs this)
 //   node build.mjs --watch   development: rebuilds on every change, not minified, inline source maps
 //
-// The static folder is git-ignored: the bundle is built, never committed.
+// A Worker's code is inlined too: anywidget loads widget.js from a string, so a Worker cannot be loaded
+// from a file URL beside it. `import source from 'worker-text:./worker.js'` (see workerTextPlugin) bundles
+// that module on its own first and gives the importer its text, which it starts from a Blob URL.
+//
+// The static folder is git-ignored: the bundle is built, never committed. Importing this file builds
+// nothing: it exports workerTextPlugin (the tests bundle src/h264/player.js with it).
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +38,74 @@ const UPSTREAM_NOTICES = {
   },
 };
 
-const watch = process.argv.includes('--watch');
+/** Run as a script (`node build.mjs`), not imported (then argv[1] may be anything, e.g. under `node -e`). */
+const isMain = (() => {
+  try {
+    return process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
+  } catch {
+    return false;
+  }
+})();
+const watch = isMain && process.argv.includes('--watch');
+const WORKER_TEXT = 'worker-text:';
+
+/**
+ * An esbuild plugin for `import source from 'worker-text:./worker.js'`: bundles the named module on its own
+ * (an IIFE, for a classic Worker; minified, or with an inline source map, as the main build) and resolves
+ * the import to the bundle's text. A change to any file of the Worker rebuilds the importer in --watch.
+ * @param {{minify: boolean, sourcemap: boolean}} how
+ * @param {Map<string, {inputs: string[], bytes: number}>} [workers]  filled with each Worker bundle's
+ *   inputs (relative to js/, as in a metafile: their npm packages' licenses are collected too) and size
+ * @returns {esbuild.Plugin}
+ */
+export function workerTextPlugin(how, workers = new Map()) {
+  return {
+    name: 'worker-text',
+    setup(build) {
+      build.onResolve({ filter: /^worker-text:/ }, (args) => ({
+        path: path.resolve(args.resolveDir, args.path.slice(WORKER_TEXT.length)),
+        namespace: 'worker-text',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'worker-text' }, async (args) => {
+        let result;
+        try {
+          result = await esbuild.build({
+            absWorkingDir: HERE,
+            entryPoints: [args.path],
+            bundle: true,
+            write: false,
+            format: 'iife',
+            platform: 'browser',
+            target: 'es2020',
+            minify: how.minify,
+            sourcemap: how.sourcemap ? 'inline' : false,
+            legalComments: 'eof',
+            metafile: true,
+            logLevel: 'silent',
+          });
+        } catch (error) {
+          if (error instanceof Error && 'errors' in error) {
+            const failure = /** @type {esbuild.BuildFailure} */ (error);
+            return { errors: failure.errors, warnings: failure.warnings };
+          }
+          throw error;
+        }
+        const inputs = Object.keys(result.metafile.inputs);
+        const text = result.outputFiles[0].text;
+        workers.set(path.relative(HERE, args.path), { inputs, bytes: Buffer.byteLength(text) });
+        return {
+          contents: text,
+          loader: 'text',
+          watchFiles: inputs.map((input) => path.resolve(HERE, input)),
+          warnings: result.warnings,
+        };
+      });
+    },
+  };
+}
+
+/** @type {Map<string, {inputs: string[], bytes: number}>} the Worker bundles of the latest build */
+const workers = new Map();
 
 /** @type {esbuild.BuildOptions} */
 const options = {
@@ -54,6 +126,7 @@ const options = {
   banner: { js: BANNER, css: BANNER },
   metafile: true,
   logLevel: watch ? 'info' : 'warning',
+  plugins: [workerTextPlugin({ minify: !watch, sourcemap: watch }, workers)],
 };
 
 /**
@@ -77,14 +150,15 @@ async function packageOf(file) {
 }
 
 /**
- * THIRD_PARTY_LICENSES.txt for the npm packages that went into a build.
+ * THIRD_PARTY_LICENSES.txt for the npm packages that went into a build (its Worker bundles included).
  * @param {esbuild.Metafile} metafile
+ * @param {Iterable<string>} workerInputs  the inputs of the Worker bundles inlined into it
  * @returns {Promise<string>}
  */
-async function thirdPartyLicenses(metafile) {
+async function thirdPartyLicenses(metafile, workerInputs) {
   /** @type {Map<string, Awaited<ReturnType<typeof packageOf>>>} */
   const packages = new Map();
-  for (const input of Object.keys(metafile.inputs)) {
+  for (const input of new Set([...Object.keys(metafile.inputs), ...workerInputs])) {
     if (!input.split(/[\\/]/).includes('node_modules')) continue;
     const pkg = await packageOf(path.resolve(HERE, input));
     packages.set(`${pkg.meta.name}@${pkg.meta.version}`, pkg);
@@ -121,19 +195,28 @@ async function thirdPartyLicenses(metafile) {
  */
 async function finish(result) {
   if (!existsSync(WIDGET_CSS)) await writeFile(WIDGET_CSS, `${BANNER}\n/* the widget imports no CSS */\n`);
-  await writeFile(LICENSES, await thirdPartyLicenses(result.metafile));
+  const workerInputs = [...workers.values()].flatMap((worker) => worker.inputs);
+  await writeFile(LICENSES, await thirdPartyLicenses(result.metafile, workerInputs));
   for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
     console.log(`  ${path.relative(process.cwd(), path.resolve(HERE, file))}  ${(bytes / 1024).toFixed(1)} KiB`);
   }
+  for (const [file, { bytes }] of workers) {
+    console.log(`    inlined Worker ${file}  ${(bytes / 1024).toFixed(1)} KiB`);
+  }
 }
 
-await mkdir(OUT_DIR, { recursive: true });
-await Promise.all(OUTPUTS.map((name) => rm(path.join(OUT_DIR, name), { force: true })));
+async function main() {
+  await mkdir(OUT_DIR, { recursive: true });
+  await Promise.all(OUTPUTS.map((name) => rm(path.join(OUT_DIR, name), { force: true })));
+  if (watch) await buildAndWatch();
+  else await buildOnce();
+}
 
-if (watch) {
+async function buildAndWatch() {
   const context = await esbuild.context({
     ...options,
     plugins: [
+      ...(options.plugins ?? []),
       {
         name: 'after-build',
         setup(build) {
@@ -151,7 +234,9 @@ if (watch) {
   });
   await context.watch();
   console.log(`watching ${path.relative(process.cwd(), path.join(HERE, 'src'))} (Ctrl-C stops)`);
-} else {
+}
+
+async function buildOnce() {
   try {
     await finish(await esbuild.build({ ...options, metafile: true }));
   } catch (error) {
@@ -160,3 +245,5 @@ if (watch) {
     process.exitCode = 1;
   }
 }
+
+if (isMain) await main();
