@@ -62,3 +62,43 @@ def test_aligner_resyncs_after_garbage(grid_ts):
     out = b"".join(aligner.feed(data[i : i + 5000]) for i in range(0, len(data), 5000))
     assert aligner.resyncs == 1 and aligner.skipped_bytes == 77
     assert out == grid_ts[: len(grid_ts) // PACKET_SIZE * PACKET_SIZE]
+
+
+def copied(encoder: list[str], size: str, seconds: int, gop: int) -> bytes:
+    """A camera's own video as the copy relay gets it: an encoder's stream copied into MPEG-TS."""
+    argv = [ffmpeg_info().path, "-hide_banner", "-loglevel", "error", "-f", "lavfi"]
+    argv += ["-i", f"testsrc2=size={size}:rate=25", "-t", str(seconds), *encoder, "-g", str(gop)]
+    argv += ["-pix_fmt", "yuv420p", "-f", "mpegts", "-muxdelay", "0", "pipe:1"]
+    return subprocess.run(argv, capture_output=True, check=True, timeout=120).stdout
+
+
+@pytest.mark.parametrize(
+    ("encoder", "size", "video"),
+    [
+        (
+            ["-c:v", "libx264", "-profile:v", "high", "-bf", "2"],
+            "854x480",
+            VideoInfo(854, 480, 25.0, "h264", "avc1.64001e"),
+        ),
+        (
+            ["-c:v", "libx264", "-profile:v", "baseline"],
+            "640x360",
+            VideoInfo(640, 360, 25.0, "h264", "avc1.42c01e"),
+        ),
+        (
+            ["-c:v", "libx265", "-x265-params", "log-level=error"],
+            "1280x720",
+            VideoInfo(1280, 720, 0.0, "hevc", "hvc1.1.6.L93.90"),
+        ),
+    ],
+    ids=["h264-high-bframes-odd-size", "h264-baseline", "hevc"],
+)
+def test_h264_and_hevc_keyframes_and_video_info(encoder, size, video):
+    data = copied(encoder, size, seconds=3, gop=25)
+    for chunk in (188, 5000):
+        analyzer, segments = run(data, chunk)
+        assert analyzer.codec == video.codec
+        assert analyzer.frames == 75 and analyzer.keyframes == 3  # 3 s at 25 fps, an IDR every second
+        assert [s.keyframe for s in segments].count(True) == 3
+        assert analyzer.video == video
+        assert b"".join(s.data for s in segments) == data

@@ -1,14 +1,18 @@
-"""MPEG-TS as FFmpeg writes it for JSMpeg: whole packets, PSI, and MPEG-1 I-frames.
+"""MPEG-TS as FFmpeg writes it: whole packets, PSI, and the pictures a decoder can start at.
 
 The relay cuts its byte stream into :class:`Segment` s, each a run of whole 188-byte packets; a segment
-flagged ``keyframe`` begins with the first packet of an MPEG-1 I-frame's PES. A viewer that joins or
-that lost data resumes at such a segment, preceded by the latest PAT and PMT packets.
+flagged ``keyframe`` begins with the first packet of a picture a decoder can start at: an MPEG-1 I-frame
+(the transcodes for JSMpeg), or an H.264 IDR / HEVC IRAP access unit (the camera's own video, copied;
+:mod:`.nal` reads them). A viewer that joins or that lost data resumes at such a segment, preceded by the
+latest PAT and PMT packets. FFmpeg's muxer writes one picture (access unit) per PES.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+
+from . import nal
 
 __all__ = ["PACKET_SIZE", "PacketAligner", "Segment", "TsAnalyzer", "VideoInfo"]
 
@@ -17,10 +21,12 @@ log = logging.getLogger(__name__)
 PACKET_SIZE = 188
 SYNC_BYTE = 0x47
 PAT_PID = 0
-MPEG_VIDEO_STREAM_TYPES = (0x01, 0x02)
+# PMT stream_type -> the codec of the video PID
+VIDEO_STREAM_TYPES = {0x01: "mpeg1video", 0x02: "mpeg2video", 0x1B: "h264", 0x24: "hevc"}
 PICTURE_START = b"\x00\x00\x01\x00"
 SEQUENCE_HEADER = b"\x00\x00\x01\xb3"
 PICTURE_TYPE_I = 1
+PICTURE_TYPE_P = 2  # or any picture a decoder cannot start at
 # MPEG-1 frame_rate_code → frames per second (9..13 are the unofficial rates FFmpeg writes under
 # ``-strict unofficial``).
 FRAME_RATES = {
@@ -28,7 +34,10 @@ FRAME_RATES = {
     9: 15.0, 10: 5.0, 11: 10.0, 12: 12.0, 13: 15.0,
 }  # fmt: skip
 # How many video packets of one PES to look through for its picture header before giving up.
+# An H.264 / HEVC access unit may carry kilobytes of SEI before its first slice (x265 writes its settings,
+# about 2 KB, before the first IDR; some cameras more): look further for those.
 _PICTURE_SCAN_PACKETS = 8
+_NAL_SCAN_PACKETS = 64
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,9 @@ class Segment:
 class VideoInfo:
     width: int
     height: int
-    fps: float
+    fps: float  # 0.0 when the stream does not say
+    codec: str = "mpeg1video"  # mpeg1video, h264 or hevc
+    codec_string: str | None = None  # the WebCodecs / RFC 6381 name, e.g. avc1.64001f (H.264, HEVC)
 
 
 class PacketAligner:
@@ -121,7 +132,7 @@ def _section(buf: bytes, i: int) -> bytes | None:
 
 
 class TsAnalyzer:
-    """Follows PAT → PMT → the MPEG-1 video PID and spots I-frames.
+    """Follows PAT → PMT → the video PID and spots the pictures a decoder can start at.
 
     ``feed`` takes whole packets and returns segments; it holds back packets from the start of a
     PES whose picture type is not known yet (its picture header is in a packet still to come).
@@ -132,6 +143,9 @@ class TsAnalyzer:
         self.pmt: bytes | None = None
         self.pmt_pid: int | None = None
         self.video_pid: int | None = None
+        self.codec: str | None = None  # of the video PID, from the PMT
+        self._nal: nal.Codec | None = None  # the same, when its pictures are NAL units
+        self._sps = b""  # the parameter set the current ``video`` was read from
         self.frames = 0
         self.keyframes = 0
         self.video: VideoInfo | None = None
@@ -198,8 +212,9 @@ class TsAnalyzer:
         while pos + 5 <= end:
             stream_type = section[pos]
             pid = ((section[pos + 1] & 0x1F) << 8) | section[pos + 2]
-            if stream_type in MPEG_VIDEO_STREAM_TYPES:
-                self.video_pid = pid
+            if stream_type in VIDEO_STREAM_TYPES:
+                self.video_pid, self.codec = pid, VIDEO_STREAM_TYPES[stream_type]
+                self._nal = "h264" if self.codec == "h264" else "hevc" if self.codec == "hevc" else None
                 return
             pos += 5 + (((section[pos + 3] & 0x0F) << 8) | section[pos + 4])
 
@@ -208,7 +223,8 @@ class TsAnalyzer:
         es = bytearray()
         seen = 0
         j = i
-        while j < len(buf) and seen < _PICTURE_SCAN_PACKETS:
+        limit = _PICTURE_SCAN_PACKETS if self._nal is None else _NAL_SCAN_PACKETS
+        while j < len(buf) and seen < limit:
             b1 = buf[j + 1]
             if ((b1 & 0x1F) << 8) | buf[j + 2] == self.video_pid:
                 if seen and b1 & 0x40:
@@ -221,12 +237,49 @@ class TsAnalyzer:
                         start += 9 + buf[start + 8]
                     es += buf[start : j + PACKET_SIZE]
                 seen += 1
-                pic = es.find(PICTURE_START)
-                if pic != -1 and pic + 6 <= len(es):
-                    self._on_sequence_header(es[:pic])
-                    return (es[pic + 5] >> 3) & 0x7
+                kind = self._kind_of(es)
+                if kind is not None:
+                    return kind
             j += PACKET_SIZE
-        return None if seen < _PICTURE_SCAN_PACKETS else 0
+        return None if seen < limit else 0
+
+    def _kind_of(self, es: bytearray) -> int | None:
+        """The picture type of a PES whose elementary stream begins with ``es``; None: not known yet."""
+        codec = self._nal
+        if codec is not None:
+            kind = nal.access_unit_kind(es, codec)
+            if kind is None:
+                return None
+            if kind is nal.Kind.KEY:
+                self._on_parameter_sets(es, codec)
+                return PICTURE_TYPE_I
+            return PICTURE_TYPE_P
+        pic = es.find(PICTURE_START)
+        if pic != -1 and pic + 6 <= len(es):
+            self._on_sequence_header(es[:pic])
+            return (es[pic + 5] >> 3) & 0x7
+        return None
+
+    def _on_parameter_sets(self, es: bytearray, codec: nal.Codec) -> None:
+        """The picture size and codec string from the SPS before a keyframe (parsed when it changed)."""
+        sets = nal.find_parameter_sets(es, codec)
+        if not sets.sps or sets.sps[0] == self._sps:
+            return
+        sps = sets.sps[0]
+        try:
+            if codec == "h264":
+                avc = nal.parse_h264_sps(sps)
+                info = VideoInfo(avc.width, avc.height, round(avc.fps or 0.0, 3), codec, avc.codec_string)
+            else:
+                hevc = nal.parse_hevc_sps(sps)
+                info = VideoInfo(hevc.width, hevc.height, 0.0, codec, hevc.codec_string)
+        except ValueError as exc:
+            log.warning("video: cannot read the %s SPS: %s", codec, exc)
+            return
+        self._sps = sps
+        if info != self.video:
+            log.debug("video: %s %dx%d (%s)", codec, info.width, info.height, info.codec_string)
+            self.video = info
 
     def _on_sequence_header(self, es: bytearray) -> None:
         at = es.find(SEQUENCE_HEADER)
