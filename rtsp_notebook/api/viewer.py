@@ -71,8 +71,11 @@ def event_message(event: RelayEvent) -> dict[str, Any] | None:
         return message
     if event.kind is EventKind.VIDEO_START and event.video is not None:
         video = event.video
-        return {"type": "video_start", "codec": "mpeg1video", "width": video.width, "height": video.height,
-                "fps": video.fps}  # fmt: skip
+        message = {"type": "video_start", "codec": video.codec, "width": video.width, "height": video.height,
+                   "fps": video.fps}  # fmt: skip
+        if video.codec_string is not None:
+            message["codec_string"] = video.codec_string
+        return message
     if event.kind is EventKind.ERROR:
         return {"type": "error", "code": event.code, "message": event.message, "fatal": False}
     if event.kind is EventKind.ENDED:
