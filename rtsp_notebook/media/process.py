@@ -238,10 +238,7 @@ class FFmpegProcess:
             except asyncio.TimeoutError:
                 log.info("%s: pid %d ignored SIGTERM for %g s; killing it", self.name, self.pid, grace)
                 self._signal(signal.SIGKILL)
-            code = await self._proc.wait()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
-            return code
+            return await self.wait()
         finally:
             discard.cancel()
             self._stderr_task.cancel()
