@@ -50,10 +50,7 @@ class Relay(SourceRunner):
         fallback_argv: Sequence[str] | None = None,
         on_fallback: Callable[[Relay], None] | None = None,
     ) -> None:
-        super().__init__(
-            stream_id, profile, argv, secrets=secrets, config=config, on_event=on_event,
-            fallback_argv=fallback_argv,
-        )  # fmt: skip
+        super().__init__(stream_id, profile, argv, secrets, config, fallback_argv, on_event)
         self.keep_alive = keep_alive
         self._on_idle = on_idle
         self._on_demand = on_demand  # told when the relay's FFmpeg may no longer be needed (capacity)

@@ -69,16 +69,15 @@ def backoff_delay(
 class SourceRunner:
     """Runs the FFmpeg of one (stream, profile) again and again; the base of :class:`~.relay.Relay`."""
 
-    def __init__(
+    def __init__(  # only Relay calls it (with the defaults)
         self,
         stream_id: str,
         profile: Profile | str,
         argv: Sequence[str],
-        *,
-        secrets: Sequence[str] = (),
-        config: RelayConfig | None = None,
-        on_event: Callable[[RelayEvent], None] | None = None,
-        fallback_argv: Sequence[str] | None = None,
+        secrets: Sequence[str],
+        config: RelayConfig | None,
+        fallback_argv: Sequence[str] | None,
+        on_event: Callable[[RelayEvent], None] | None,
     ) -> None:
         self.stream_id = stream_id
         self.profile = Profile.parse(profile)
