@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from rtsp_notebook.errors import FFmpegNotFoundError
-from rtsp_notebook.media.ffmpeg import Profile, argv_for_display, find_ffmpeg, relay_argv, snapshot_argv
+from rtsp_notebook.media.ffmpeg import (
+    Profile,
+    argv_for_display,
+    find_ffmpeg,
+    relay_argv,
+    snapshot_argv,
+    source_argv,
+    transcode_argv,
+)
 from rtsp_notebook.media.sources import parse_source
 
 BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
@@ -145,3 +153,32 @@ def test_snapshot_argv_defaults_to_tcp_and_refuses_unknown_transports():
     assert snapshot_argv("ffmpeg", source)[len(BASE) : len(BASE) + 2] == ["-rtsp_transport", "tcp"]
     with pytest.raises(ValueError, match="unknown transport 'http': use tcp or udp"):
         snapshot_argv("ffmpeg", source, "http")
+
+
+def test_source_argv_copies_the_cameras_video_into_mpegts():
+    argv = source_argv("ffmpeg", parse_source("rtsp://u:p@cam/x"), transport="udp")
+    assert argv[argv.index("-rtsp_transport") + 1] == "udp"
+    tail = argv[argv.index("-i") + 2 :]
+    assert tail[:6] == ["-map", "0:v:0", "-an", "-sn", "-dn", "-c:v"] and tail[6] == "copy"
+    assert "-omit_video_pes_length" in tail and tail[-1] == "pipe:1" and "mpeg1video" not in tail
+
+
+def test_a_demo_source_is_encoded_once_as_h264():
+    argv = source_argv("ffmpeg", parse_source("demo://testsrc2?size=640x360&fps=25"))
+    assert argv[argv.index("-c:v") + 1] == "libx264" and argv[argv.index("-g") + 1] == "25"
+
+
+@pytest.mark.parametrize("profile", [Profile.GRID, Profile.FULL])
+def test_transcodes_read_the_source_relay_on_stdin(profile):
+    argv = transcode_argv("ffmpeg", profile)
+    assert argv[argv.index("-i") - 2 : argv.index("-i") + 2] == ["-f", "mpegts", "-i", "pipe:0"]
+    assert "nobuffer" not in argv  # it adds a second to every picture (measured)
+    assert argv[argv.index("-c:v") + 1] == "mpeg1video"
+    with pytest.raises(ValueError):
+        transcode_argv("ffmpeg", Profile.SOURCE)
+
+
+def test_viewers_ask_for_grid_or_full_only():
+    assert Profile.parse("full") is Profile.FULL
+    with pytest.raises(ValueError, match="use one of grid, full"):
+        Profile.parse("source")

@@ -14,6 +14,12 @@ are FFmpeg's own start-up (median of 5, first I-frame on stdout; command in BENC
   with ``-strict unofficial`` (JSMpeg plays it: it decodes a stream as it arrives).
 * One GOP per second bounds the keyframe cache a new viewer receives, and the wait of a cold start.
 * The protocol whitelist admits only what RTSP over the chosen transport needs (``rtsp,tcp`` for TCP).
+
+One camera, one RTSP session (DESIGN §2): the *source* relay copies the camera's own video into MPEG-TS
+(:func:`source_argv`, ``-c:v copy``: no decode, no encode); the MPEG-1 profiles for JSMpeg are FFmpegs fed
+from its bytes on stdin (:func:`transcode_argv`). A ``demo://`` source has no camera video to copy: its
+source relay encodes the test picture as H.264 once (x264, ultrafast, zero latency, a keyframe a second),
+so it behaves like a camera.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ __all__ = [
     "input_args",
     "relay_argv",
     "snapshot_argv",
+    "source_argv",
+    "transcode_argv",
     "transport_order",
 ]
 
@@ -46,18 +54,21 @@ log = logging.getLogger(__name__)
 
 
 class Profile(str, enum.Enum):
-    """What a relay encodes for: small tiles or the expanded view."""
+    """What a relay makes: the camera's own video (``source``), or MPEG-1 for small tiles or the expanded
+    view. Viewers ask for ``grid`` or ``full`` (:meth:`parse`); the engine picks the relay."""
 
     GRID = "grid"
     FULL = "full"
+    SOURCE = "source"
 
     @classmethod
     def parse(cls, value: object) -> Profile:
-        try:
+        """A profile a viewer may ask for (``grid`` or ``full``)."""
+        if isinstance(value, Profile) and value is not Profile.SOURCE:
+            return value
+        if value in ("grid", "full"):
             return cls(value)
-        except ValueError:
-            allowed = ", ".join(p.value for p in cls)
-            raise ValueError(f"unknown profile {value!r}: use one of {allowed}") from None
+        raise ValueError(f"unknown profile {value!r}: use one of grid, full")
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,12 @@ SOCKET_TIMEOUT_US = 10_000_000
 SNAPSHOT_MAX_WIDTH = 1920
 # Output side: one keyframe per second of output (in frames at the profile's highest rate).
 GOP_FRAMES = {Profile.GRID: 15, Profile.FULL: 30}
+# A transcode reads the source relay's MPEG-TS, which starts at a keyframe with its PSI: a short probe.
+# Fed at 25 fps with a 720p H.264 source, the first MPEG-1 picture leaves 174 ms after the first input
+# picture with these and ``-flags low_delay``, 250 ms without low_delay, 1.2 s with ``-fflags nobuffer``
+# (it adds a second to every picture), and never within 5 s with FFmpeg's default probing.
+TRANSCODE_ANALYZE_US = 40_000
+TRANSCODE_PROBE_SIZE = 100_000
 
 _PROTOCOLS = {
     ("rtsp", "tcp"): "rtsp,tcp",
@@ -198,11 +215,43 @@ def output_args(profile: Profile) -> list[str]:
         "-q:v", str(spec.qscale),
         "-g", str(GOP_FRAMES[profile]),
         "-bf", "0",
-        "-f", "mpegts",
-        "-muxdelay", "0",
-        "-muxpreload", "0",
-        "-flush_packets", "1",
-        "pipe:1",
+        *_mpegts_out(),
+    ]  # fmt: skip
+
+
+def _mpegts_out(*extra: str) -> list[str]:
+    return ["-f", "mpegts", *extra, "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "pipe:1"]
+
+
+def source_argv(ffmpeg: str, source: Source, *, transport: str = "tcp") -> list[str]:
+    """The argv of a stream's source relay: the camera's first video stream copied into MPEG-TS on
+    stdout (a ``demo://`` picture encoded once as H.264). Logged at ``info``, as :func:`relay_argv`."""
+    if source.scheme == "demo":
+        codec = [
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+            "-pix_fmt", "yuv420p", "-g", str(source.demo_fps), "-bf", "0",
+        ]  # fmt: skip
+    else:
+        codec = ["-c:v", "copy"]
+    return [
+        *base_args(ffmpeg, "info"), *input_args(source, transport),
+        "-map", "0:v:0", "-an", "-sn", "-dn", *codec,
+        # a PES that says its length ends at its last packet: a demuxer need not wait for the next picture
+        *_mpegts_out("-omit_video_pes_length", "0"),
+    ]  # fmt: skip
+
+
+def transcode_argv(ffmpeg: str, profile: Profile) -> list[str]:
+    """The argv of an MPEG-1 profile fed from the source relay: MPEG-TS on stdin, as in :func:`output_args`
+    on stdout. ``Input #0`` on stderr (``info``) says the source's bytes were understood."""
+    if profile is Profile.SOURCE:
+        raise ValueError("the source profile is not transcoded")
+    return [
+        *base_args(ffmpeg, "info"),
+        "-flags", "low_delay",
+        "-analyzeduration", str(TRANSCODE_ANALYZE_US), "-probesize", str(TRANSCODE_PROBE_SIZE),
+        "-f", "mpegts", "-i", "pipe:0",
+        *output_args(profile),
     ]  # fmt: skip
 
 

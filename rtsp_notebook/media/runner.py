@@ -80,7 +80,7 @@ class SourceRunner:
         on_event: Callable[[RelayEvent], None] | None,
     ) -> None:
         self.stream_id = stream_id
-        self.profile = Profile.parse(profile)
+        self.profile = Profile(profile)
         self.argv = list(argv)
         self.secrets = tuple(secrets)
         self.config = config or RelayConfig()
