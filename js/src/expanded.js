@@ -1,19 +1,26 @@
-// A tile's expanded view: a modal dialog with its own LivePlayer on the `full` profile, a badge that
-// says what the server says, and a Close button. The tile pauses its own stream while it is open and
-// resumes when it closes (see Tile.expand).
+// A tile's expanded view: a modal dialog with its own player on the `full` profile, a badge that says
+// what the server says, the same figures line as a tile ("H.264 · 25.0 fps · 812 kb/s") and a Close
+// button. It plays on the same path a tile would (stream-player.js: WebCodecs H.264 when the page can, else
+// MPEG-1), named in `data-codec` on the dialog. The tile pauses its own stream while it is open and resumes
+// when it closes (see Tile.expand).
 
+import { PATH_LABELS, pathTitle } from './codec.js';
 import { h } from './dom.js';
 import { Phase } from './phase.js';
-import { LivePlayer } from './player.js';
+import { RateWindow } from './rate.js';
+import { StreamPlayer } from './stream-player.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
 /** @typedef {import('./player.js').ServerMessage} ServerMessage */
+/** @typedef {import('./codec.js').PathName} PathName */
+/** @typedef {import('./codec.js').PathMemory} PathMemory */
 
 export class ExpandedView {
   /**
    * Builds the dialog and opens its stream; `show` puts it on the page.
-   * @param {{api: Backend, root: HTMLElement}} host  the backend, and where the dialog goes
+   * @param {{api: Backend, root: HTMLElement, paths: PathMemory}} host
+   *   the backend, where the dialog goes, and the grid's remembered fallbacks to MPEG-1
    * @param {Stream} stream
    * @param {AbortSignal} signal  the tile's: destroys the player and drops the listeners when it goes
    * @param {() => void} onClosed  the dialog closed (Close, Escape, or the stream ended) and is gone
@@ -22,22 +29,43 @@ export class ExpandedView {
     this.host = host;
     this.signal = signal;
     this.onClosed = onClosed;
-    const canvas = h('canvas', { class: 'rn-canvas rn-full', width: 1280, height: 720 });
+    this.rate = new RateWindow();
+    this.rateShownAt = 0;
+    this.canvas = h('canvas', { class: 'rn-canvas rn-full', width: 1280, height: 720 });
     this.badge = h('span', { class: 'rn-badge', role: 'status', text: Phase.CONNECTING });
     this.closeButton = h('button', { type: 'button', class: 'rn-button', text: 'Close', 'aria-label': 'Close' });
+    this.codecEl = h('span', { class: 'rn-codec' });
+    this.detailEl = h('span', { class: 'rn-detail' });
     const title = h('span', { class: 'rn-label', text: stream.label });
     this.dialog = h('dialog', { class: 'rn-dialog rn-expanded', 'aria-label': `${stream.label}, expanded` }, [
       h('header', { class: 'rn-tile-head' }, [title, this.badge, this.closeButton]),
-      h('div', { class: 'rn-screen' }, [canvas]),
+      h('div', { class: 'rn-screen' }, [this.canvas]),
+      h('footer', { class: 'rn-tile-foot' }, [h('span', { class: 'rn-figures' }, [this.codecEl, this.detailEl])]),
     ]);
-    const connect = () => host.api.openSocket(stream, 'full');
-    this.player = new LivePlayer(canvas, connect, { webgl: true }, {
+    const setup = {
+      connect: (/** @type {PathName} */ codec) => host.api.openSocket(stream, 'full', codec),
+      mount: (/** @type {HTMLCanvasElement} */ canvas) => {
+        this.canvas.replaceWith(canvas);
+        this.canvas = canvas;
+      },
+      canvas: { class: 'rn-canvas rn-full', width: 1280, height: 720 },
+      webgl: true,
+      memory: host.paths,
+      stream,
+      profile: /** @type {const} */ ('full'),
+    };
+    this.player = new StreamPlayer(setup, {
       onMessage: (message) => this.onMessage(message),
       onFrame: () => this.onFrame(),
       onClose: () => {
         this.badge.textContent = 'disconnected';
       },
+      onPath: (path, reason) => {
+        this.rate.reset();
+        this.showPath(path, reason);
+      },
     });
+    this.showPath(this.player.path, this.player.reason);
   }
 
   /** Appends the dialog to the host's root, shows it as a modal and focuses Close. */
@@ -59,6 +87,16 @@ export class ExpandedView {
     this.closeButton.focus();
   }
 
+  /**
+   * @param {PathName} path
+   * @param {string} reason
+   */
+  showPath(path, reason) {
+    this.dialog.dataset.codec = path;
+    this.codecEl.textContent = PATH_LABELS[path];
+    this.codecEl.title = pathTitle(path, reason);
+  }
+
   /** @param {ServerMessage} message */
   onMessage(message) {
     const badge = this.badge;
@@ -67,11 +105,20 @@ export class ExpandedView {
       badge.textContent = 'waiting for a free relay';
       badge.title = message.message;
     } else if (message.type === 'error') badge.textContent = `error: ${message.message}`;
+    if (message.type === 'video_start') this.dialog.dataset.videoSize = `${message.width}x${message.height}`;
     if (message.type === 'status' && message.phase === Phase.ENDED) this.dialog.close();
   }
 
   onFrame() {
-    this.dialog.dataset.frames = String(this.player.frames);
+    const player = this.player;
+    this.dialog.dataset.frames = String(player.frames);
     if (this.badge.textContent !== Phase.PLAYING) this.badge.textContent = Phase.PLAYING;
+    const now = performance.now();
+    this.rate.picture(now, player.bytes, player.catchingUp);
+    const rates = this.rate.rates();
+    if (rates && now - this.rateShownAt >= 1000) {
+      this.rateShownAt = now;
+      this.detailEl.textContent = `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
+    }
   }
 }

@@ -4,6 +4,7 @@
 // Its backend is the server extension when the page reaches it, else the kernel over the widget's
 // comm (kernel.js); only when neither answers does the grid say it cannot play.
 
+import { PathMemory } from './codec.js';
 import { h } from './dom.js';
 import { errorText } from './dialogs.js';
 import { Phase } from './phase.js';
@@ -68,6 +69,7 @@ export class Grid {
     this.pageVisible = document.visibilityState !== 'hidden';
     /** @type {Set<Element>} */
     this.onScreen = new Set();
+    this.paths = new PathMemory(); // streams whose H.264 this page cannot decode: their tiles play MPEG-1
 
     const signal = this.controller.signal;
     this.message = h('p', { class: 'rn-message', role: 'status' });
@@ -208,6 +210,7 @@ export class Grid {
         api,
         root: this.root,
         webgl: () => this.useWebgl(),
+        paths: this.paths,
         removed: (id) => {
           this.dropTile(id);
           this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';

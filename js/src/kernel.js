@@ -232,11 +232,13 @@ export class KernelApi {
   }
 
   /**
+   * A stream socket over the comm; `codec` as for the WebSocket (a kernel older than it sends MPEG-1).
    * @param {Stream} stream
    * @param {'grid' | 'full'} profile
+   * @param {'h264' | 'mpeg1'} [codec]
    * @returns {SocketLike}
    */
-  openSocket(stream, profile) {
+  openSocket(stream, profile, codec = 'mpeg1') {
     const sid = this.nextId();
     const socket = new KernelSocket(
       sid,
@@ -244,7 +246,7 @@ export class KernelApi {
       () => this.sockets.delete(sid),
     );
     this.sockets.set(sid, socket);
-    this.post({ type: 'open', sid, stream_id: stream.id, profile });
+    this.post({ type: 'open', sid, stream_id: stream.id, profile, codec });
     return socket;
   }
 

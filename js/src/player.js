@@ -13,7 +13,7 @@ const OPEN = 1; // readyState of an open WebSocket (and KernelSocket)
 
 /**
  * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number, detail?: string}
- *   | {type: 'video_start', codec: string, width: number, height: number, fps: number}
+ *   | {type: 'video_start', codec: string, codec_string?: string, width: number, height: number, fps: number}
  *   | {type: 'error', code: string, message: string, fatal: boolean}} ServerMessage
  */
 

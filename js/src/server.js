@@ -50,7 +50,10 @@
  * @typedef {object} Backend
  * @property {(method: string, path: string, body?: unknown, signal?: AbortSignal) => Promise<any>} request
  *   `path` relative to `rtsp/api/`; resolves with the JSON answer (null for 204), rejects with ApiError
- * @property {(stream: Stream, profile: 'grid' | 'full') => SocketLike} openSocket
+ * @property {(stream: Stream, profile: 'grid' | 'full', codec?: 'h264' | 'mpeg1') => SocketLike} openSocket
+ *   the stream's socket in a profile; `codec` (default 'mpeg1') picks the wire codec: 'h264' is the camera's
+ *   own video (H.264, or HEVC for an H.265 camera: its `video_start` says which; a server older than the
+ *   parameter sends MPEG-1 whatever it asks)
  */
 
 /** An error answer of the API: `{"error": {"code", "message"}}` with its HTTP status. */
@@ -145,25 +148,28 @@ export class Api {
   }
 
   /**
-   * The WebSocket URL of a stream's `ws_url` (relative to the base URL) in a profile.
+   * The WebSocket URL of a stream's `ws_url` (relative to the base URL) in a profile and wire codec.
    * Same origin, so the login cookie authenticates it.
    * @param {Stream} stream
    * @param {'grid' | 'full'} profile
+   * @param {'h264' | 'mpeg1'} [codec]
    */
-  socketUrl(stream, profile) {
+  socketUrl(stream, profile, codec = 'mpeg1') {
     const url = new URL(`${this.server.baseUrl}${stream.ws_url}`, window.location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('profile', profile);
+    url.searchParams.set('codec', codec);
     return url.toString();
   }
 
   /**
    * @param {Stream} stream
    * @param {'grid' | 'full'} profile
+   * @param {'h264' | 'mpeg1'} [codec]
    * @returns {SocketLike}
    */
-  openSocket(stream, profile) {
-    return new WebSocket(this.socketUrl(stream, profile));
+  openSocket(stream, profile, codec = 'mpeg1') {
+    return new WebSocket(this.socketUrl(stream, profile, codec));
   }
 }
 

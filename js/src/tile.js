@@ -4,28 +4,34 @@
 // tile is on screen (scrolled out of view or a hidden page pauses the stream; coming back resumes at
 // once from the relay's keyframe cache), and whether the expanded view is open (expanded.js: its own
 // full-profile stream; the tile pauses meanwhile).
+//
+// Its player (stream-player.js) plays the camera's own H.264 with WebCodecs when the page can, else MPEG-1
+// with JSMpeg; the figures line says which ("H.264 · 25.0 fps · 812 kb/s") and `data-codec` on the tile
+// says it to tests ('h264' or 'mpeg1').
 
 import { button, h } from './dom.js';
 import { confirmRemoval, editDialog } from './dialogs.js';
 import { ExpandedView } from './expanded.js';
+import { PATH_LABELS, pathTitle } from './codec.js';
 import { Phase, phaseOf } from './phase.js';
-import { LivePlayer, socketBackoff } from './player.js';
+import { socketBackoff } from './player.js';
 import { RateWindow } from './rate.js';
+import { StreamPlayer } from './stream-player.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
 /** @typedef {import('./player.js').ServerMessage} ServerMessage */
 /** @typedef {import('./phase.js').PhaseName} PhaseName */
+/** @typedef {import('./codec.js').PathName} PathName */
 
 /**
  * @typedef {object} TileHost
  * @property {Backend} api             the server extension or the kernel
  * @property {HTMLElement} root           where dialogs go
- * @property {(tile: Tile) => boolean} webgl  whether this tile may use a WebGL context
+ * @property {(tile: Tile) => boolean} webgl  whether this tile may use a WebGL context (JSMpeg)
+ * @property {import('./codec.js').PathMemory} paths  the grid's remembered fallbacks to MPEG-1
  * @property {(id: string) => void} removed    the stream was removed from this tile
  */
-
-const CATCHING_UP_LAG = 2; // pictures waiting in the pacer: a decode that is catching up, not the stream's rate
 
 export class Tile {
   /**
@@ -44,7 +50,7 @@ export class Tile {
     /** @type {PhaseName} */
     this.phase = Phase.CONNECTING;
     this.detail = '';
-    /** @type {LivePlayer | null} */
+    /** @type {StreamPlayer | null} */
     this.player = null;
     this.streaming = false; // the server sends us video (not paused or stopped)
     this.reconnectAttempt = 0;
@@ -59,7 +65,8 @@ export class Tile {
     this.labelEl = h('span', { class: 'rn-label' });
     this.badge = h('span', { class: 'rn-badge', role: 'status' });
     this.detailEl = h('span', { class: 'rn-detail' });
-    this.canvas = h('canvas', { class: 'rn-canvas', width: 640, height: 360 });
+    this.codecEl = h('span', { class: 'rn-codec', hidden: true }); // H.264 or MPEG-1
+    this.canvas = h('canvas', { class: 'rn-canvas', width: 640, height: 360 }); // each player brings its own
     this.thumb = h('img', { class: 'rn-thumb', alt: '', hidden: true });
     this.playButton = button('Play', 'play', () => this.play(), signal);
     this.pauseButton = button('Pause', 'pause', () => this.pause(), signal);
@@ -79,7 +86,7 @@ export class Tile {
           this.editButton,
           this.removeButton,
         ]),
-        this.detailEl,
+        h('span', { class: 'rn-figures' }, [this.codecEl, this.detailEl]),
       ]),
     ]);
     this.el.addEventListener('keydown', (event) => this.onKey(event), { signal });
@@ -151,16 +158,46 @@ export class Tile {
 
   startPlayer() {
     clearTimeout(this.reconnectTimer);
-    const connect = () => this.host.api.openSocket(this.stream, 'grid');
     this.streaming = true;
-    this.player = new LivePlayer(this.canvas, connect, { webgl: this.host.webgl(this) }, {
+    const setup = {
+      connect: (/** @type {PathName} */ codec) => this.host.api.openSocket(this.stream, 'grid', codec),
+      mount: (/** @type {HTMLCanvasElement} */ canvas) => this.mountCanvas(canvas),
+      canvas: { class: 'rn-canvas', width: 640, height: 360 },
+      webgl: this.host.webgl(this),
+      memory: this.host.paths,
+      stream: this.stream,
+      profile: /** @type {const} */ ('grid'),
+    };
+    this.player = new StreamPlayer(setup, {
       onMessage: (message) => this.onMessage(message),
       onFrame: () => this.onFrame(),
       onData: () => this.onData(),
       onClose: (event) => this.onClose(event),
+      onPath: (path, reason) => {
+        this.rate.reset();
+        this.showPath(path, reason);
+      },
     });
+    this.showPath(this.player.path, this.player.reason);
     this.rate.reset();
     if (this.phase !== Phase.RECONNECTING) this.setPhase(Phase.CONNECTING);
+  }
+
+  /** @param {HTMLCanvasElement} canvas  a new player's canvas, in place of the last one */
+  mountCanvas(canvas) {
+    this.canvas.replaceWith(canvas);
+    this.canvas = canvas;
+  }
+
+  /**
+   * @param {PathName} path  how the tile plays now
+   * @param {string} reason  why MPEG-1, when it is
+   */
+  showPath(path, reason) {
+    this.el.dataset.codec = path;
+    this.codecEl.textContent = PATH_LABELS[path];
+    this.codecEl.title = pathTitle(path, reason);
+    this.codecEl.hidden = false;
   }
 
   dropPlayer() {
@@ -217,7 +254,7 @@ export class Tile {
     this.el.dataset.lag = String(player.pacer.lag); // pictures waiting to be decoded
     this.el.dataset.dropped = String(player.pacer.dropped); // pictures skipped to catch up
     const now = performance.now();
-    this.rate.picture(now, player.bytes, player.pacer.lag >= CATCHING_UP_LAG);
+    this.rate.picture(now, player.bytes, player.catchingUp);
     const rates = this.rate.rates();
     if (rates && this.phase === Phase.PLAYING && now - this.rateShownAt >= 1000) {
       this.rateShownAt = now;

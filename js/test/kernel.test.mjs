@@ -87,7 +87,10 @@ test('a socket opens, delivers data as ArrayBuffer and acknowledges it, and JSON
   const api = new KernelApi(model);
   const socket = api.openSocket(STREAM, 'grid');
   const open = model.last('open');
-  assert.deepEqual({ ...open, sid: undefined }, { type: 'open', sid: undefined, stream_id: 'abc123', profile: 'grid' });
+  assert.deepEqual(
+    { ...open, sid: undefined },
+    { type: 'open', sid: undefined, stream_id: 'abc123', profile: 'grid', codec: 'mpeg1' },
+  );
   assert.equal(socket.readyState, 0);
   assert.throws(() => socket.send('{"action":"pause"}'), /not open yet/);
 
@@ -115,6 +118,17 @@ test('a socket opens, delivers data as ArrayBuffer and acknowledges it, and JSON
 
   socket.send('{"action":"pause"}');
   assert.deepEqual(model.last('action'), { type: 'action', sid: open.sid, text: '{"action":"pause"}' });
+});
+
+test('a socket asks for the wire codec: h264 when the page decodes it, mpeg1 by default', () => {
+  const model = new FakeModel();
+  const api = new KernelApi(model);
+  api.openSocket(STREAM, 'full', 'h264');
+  assert.equal(model.last('open').codec, 'h264');
+  assert.equal(model.last('open').profile, 'full');
+  api.openSocket(STREAM, 'grid');
+  assert.equal(model.last('open').codec, 'mpeg1');
+  api.destroy();
 });
 
 test('the kernel closes a socket: onclose with its code and reason; refused before open', async () => {
