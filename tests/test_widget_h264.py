@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rtsp_notebook.store import StreamStore
+
 from .harness.browser import LabServer, NotebookPage, launch_chromium
 from .harness.grid import frames, grid_cells, tile, wait_more_frames, wait_phase
 from .harness.require import require_browser
@@ -208,17 +210,43 @@ def test_h264_tiles_play_pause_resume_stop_expand_and_close(
     assert nb.errors() == []
 
 
-def test_a_demo_stream_plays_h264(open_notebook, page: Page, lab: LabServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_demo_stream_plays_h264(open_notebook, page: Page, lab: LabServer, tmp_path: Path, ui: str) -> None:
     sockets = Sockets(page)
     lab.api("POST", "streams", {"url": "demo://testsrc2?size=640x360&fps=25", "label": "Demo"})
-    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"])
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"], ui=ui)
     nb.run_all_and_wait()
     demo = tile(page, "Demo")
     wait_phase(demo, "playing")
-    assert_plays(nb, demo, tmp_path / "h264-demo.png")
+    assert_plays(nb, demo, tmp_path / f"h264-demo-{ui}.png")
     assert demo.get_attribute("data-codec") == "h264"
+    assert wait_figures(nb, demo).startswith("H.264 · ")
     assert sockets.opened() == [("grid", "h264")]
     assert nb.errors() == []
+
+
+def test_through_the_kernel_the_tiles_play_h264_too(
+    open_notebook_without_extension, lab_without_extension: LabServer, camera, tmp_path: Path
+) -> None:
+    """Without the extension the grid talks to the kernel over its comm: the same H.264, the same Worker."""
+    store = Path(lab_without_extension.state / "streams.db")  # the kernels' store outlives their tests
+    if store.exists():
+        with StreamStore(store) as streams:
+            for record in streams.list():
+                streams.delete(record.id)
+    nb = open_notebook_without_extension(grid_cells(("Cam", camera)))
+    nb.run_all_and_wait()
+    page = nb.page
+    cam = tile(page, "Cam")
+    wait_phase(cam, "playing")
+    assert_plays(nb, cam, tmp_path / "h264-kernel.png")
+    assert page.locator(".rtsp-notebook .rn-root").get_attribute("data-connection") == "kernel"
+    assert cam.get_attribute("data-codec") == "h264"
+    assert blob_workers(page) == 1
+    nb.execute("grid.close()")
+    cam.wait_for(state="detached")
+    nb.wait_until(lambda: blob_workers(page) == 0, 10, "the decoder Worker to end")
+    assert nb.errors(ignore=["404 (Not Found)"]) == []  # the page's health check: no extension
 
 
 def test_not_a_secure_context_plays_mpeg1(browser: Browser, lab: LabServer, camera, tmp_path: Path) -> None:
