@@ -4,10 +4,9 @@
 // MPEG-1), named in `data-codec` on the dialog. The tile pauses its own stream while it is open and resumes
 // when it closes (see Tile.expand).
 
-import { PATH_LABELS, pathTitle } from './codec.js';
 import { h } from './dom.js';
+import { Figures } from './figures.js';
 import { Phase } from './phase.js';
-import { RateWindow } from './rate.js';
 import { StreamPlayer } from './stream-player.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
@@ -29,18 +28,15 @@ export class ExpandedView {
     this.host = host;
     this.signal = signal;
     this.onClosed = onClosed;
-    this.rate = new RateWindow();
-    this.rateShownAt = 0;
+    this.figures = new Figures();
     this.canvas = h('canvas', { class: 'rn-canvas rn-full', width: 1280, height: 720 });
     this.badge = h('span', { class: 'rn-badge', role: 'status', text: Phase.CONNECTING });
     this.closeButton = h('button', { type: 'button', class: 'rn-button', text: 'Close', 'aria-label': 'Close' });
-    this.codecEl = h('span', { class: 'rn-codec' });
-    this.detailEl = h('span', { class: 'rn-detail' });
     const title = h('span', { class: 'rn-label', text: stream.label });
     this.dialog = h('dialog', { class: 'rn-dialog rn-expanded', 'aria-label': `${stream.label}, expanded` }, [
       h('header', { class: 'rn-tile-head' }, [title, this.badge, this.closeButton]),
       h('div', { class: 'rn-screen' }, [this.canvas]),
-      h('footer', { class: 'rn-tile-foot' }, [h('span', { class: 'rn-figures' }, [this.codecEl, this.detailEl])]),
+      h('footer', { class: 'rn-tile-foot' }, [this.figures.el]),
     ]);
     const setup = {
       connect: (/** @type {PathName} */ codec) => host.api.openSocket(stream, 'full', codec),
@@ -61,11 +57,11 @@ export class ExpandedView {
         this.badge.textContent = 'disconnected';
       },
       onPath: (path, reason) => {
-        this.rate.reset();
-        this.showPath(path, reason);
+        this.figures.reset();
+        this.figures.showPath(path, reason, this.dialog);
       },
     });
-    this.showPath(this.player.path, this.player.reason);
+    this.figures.showPath(this.player.path, this.player.reason, this.dialog);
   }
 
   /** Appends the dialog to the host's root, shows it as a modal and focuses Close. */
@@ -87,16 +83,6 @@ export class ExpandedView {
     this.closeButton.focus();
   }
 
-  /**
-   * @param {PathName} path
-   * @param {string} reason
-   */
-  showPath(path, reason) {
-    this.dialog.dataset.codec = path;
-    this.codecEl.textContent = PATH_LABELS[path];
-    this.codecEl.title = pathTitle(path, reason);
-  }
-
   /** @param {ServerMessage} message */
   onMessage(message) {
     const badge = this.badge;
@@ -113,12 +99,7 @@ export class ExpandedView {
     const player = this.player;
     this.dialog.dataset.frames = String(player.frames);
     if (this.badge.textContent !== Phase.PLAYING) this.badge.textContent = Phase.PLAYING;
-    const now = performance.now();
-    this.rate.picture(now, player.bytes, player.catchingUp);
-    const rates = this.rate.rates();
-    if (rates && now - this.rateShownAt >= 1000) {
-      this.rateShownAt = now;
-      this.detailEl.textContent = `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
-    }
+    const rates = this.figures.picture(player, performance.now());
+    if (rates) this.figures.setDetail(rates);
   }
 }

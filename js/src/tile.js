@@ -12,10 +12,9 @@
 import { button, h } from './dom.js';
 import { confirmRemoval, editDialog } from './dialogs.js';
 import { ExpandedView } from './expanded.js';
-import { PATH_LABELS, pathTitle } from './codec.js';
+import { Figures } from './figures.js';
 import { Phase, phaseOf } from './phase.js';
 import { socketBackoff } from './player.js';
-import { RateWindow } from './rate.js';
 import { StreamPlayer } from './stream-player.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
@@ -58,14 +57,11 @@ export class Tile {
     this.reconnectTimer = undefined;
     this.thumbToken = 0;
     this.removing = false; // a removal is under way: its relay stops, and its thumbnail goes
-    this.rateShownAt = 0;
     this.lastError = ''; // the server's last error message, shown before what the relay waits for
-    this.rate = new RateWindow(); // for the fps and kb/s figures
+    this.figures = new Figures(); // the path's tag, then the fps and kb/s or what the tile says
 
     this.labelEl = h('span', { class: 'rn-label' });
     this.badge = h('span', { class: 'rn-badge', role: 'status' });
-    this.detailEl = h('span', { class: 'rn-detail' });
-    this.codecEl = h('span', { class: 'rn-codec', hidden: true }); // H.264 or MPEG-1
     this.canvas = h('canvas', { class: 'rn-canvas', width: 640, height: 360 }); // each player brings its own
     this.thumb = h('img', { class: 'rn-thumb', alt: '', hidden: true });
     this.playButton = button('Play', 'play', () => this.play(), signal);
@@ -86,7 +82,7 @@ export class Tile {
           this.editButton,
           this.removeButton,
         ]),
-        h('span', { class: 'rn-figures' }, [this.codecEl, this.detailEl]),
+        this.figures.el,
       ]),
     ]);
     this.el.addEventListener('keydown', (event) => this.onKey(event), { signal });
@@ -174,12 +170,12 @@ export class Tile {
       onData: () => this.onData(),
       onClose: (event) => this.onClose(event),
       onPath: (path, reason) => {
-        this.rate.reset();
-        this.showPath(path, reason);
+        this.figures.reset();
+        this.figures.showPath(path, reason, this.el);
       },
     });
-    this.showPath(this.player.path, this.player.reason);
-    this.rate.reset();
+    this.figures.showPath(this.player.path, this.player.reason, this.el);
+    this.figures.reset();
     if (this.phase !== Phase.RECONNECTING) this.setPhase(Phase.CONNECTING);
   }
 
@@ -187,17 +183,6 @@ export class Tile {
   mountCanvas(canvas) {
     this.canvas.replaceWith(canvas);
     this.canvas = canvas;
-  }
-
-  /**
-   * @param {PathName} path  how the tile plays now
-   * @param {string} reason  why MPEG-1, when it is
-   */
-  showPath(path, reason) {
-    this.el.dataset.codec = path;
-    this.codecEl.textContent = PATH_LABELS[path];
-    this.codecEl.title = pathTitle(path, reason);
-    this.codecEl.hidden = false;
   }
 
   dropPlayer() {
@@ -254,11 +239,9 @@ export class Tile {
     this.el.dataset.lag = String(player.pacer.lag); // pictures waiting to be decoded
     this.el.dataset.dropped = String(player.pacer.dropped); // pictures skipped to catch up
     const now = performance.now();
-    this.rate.picture(now, player.bytes, player.catchingUp);
-    const rates = this.rate.rates();
-    if (rates && this.phase === Phase.PLAYING && now - this.rateShownAt >= 1000) {
-      this.rateShownAt = now;
-      this.detail = `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
+    const rates = this.figures.picture(player, now, this.phase === Phase.PLAYING);
+    if (rates) {
+      this.detail = rates;
       this.renderDetail();
     }
     if (this.streaming && this.phase !== Phase.PLAYING && this.phase !== Phase.RECONNECTING) this.setPhase(Phase.PLAYING);
@@ -330,8 +313,7 @@ export class Tile {
   }
 
   renderDetail() {
-    this.detailEl.textContent = this.detail;
-    this.detailEl.title = this.detail;
+    this.figures.setDetail(this.detail);
   }
 
   renderControls() {
