@@ -1,4 +1,4 @@
-"""The stream WebSocket ``{base_url}rtsp/ws/stream?id=<id>[&profile=grid|full]``.
+"""The stream WebSocket ``{base_url}rtsp/ws/stream?id=<id>[&profile=grid|full][&codec=mpeg1|h264]``.
 
 The handler only adapts: it checks authentication, authorization and the stream id before the
 upgrade, creates a :class:`~rtsp_notebook.api.viewer.ViewerConnection` in ``open``, hands it every
@@ -18,7 +18,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from rtsp_notebook.api.viewer import ViewerConnection
-from rtsp_notebook.engine import Engine
+from rtsp_notebook.engine import CODECS, Engine
 from rtsp_notebook.errors import StreamNotFoundError
 from rtsp_notebook.media.ffmpeg import Profile
 from rtsp_notebook.store import is_stream_id
@@ -41,6 +41,9 @@ class StreamWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
         stream_id = self.get_query_argument("id", "")
         try:
             self.profile = Profile.parse(self.get_query_argument("profile", Profile.GRID.value)).value
+            self.codec = self.get_query_argument("codec", "mpeg1")
+            if self.codec not in CODECS:
+                raise ValueError(f"unknown codec {self.codec!r}: use one of {', '.join(CODECS)}")
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
         if not is_stream_id(stream_id):
@@ -54,7 +57,7 @@ class StreamWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)  # Jupyter's keep-alive pings
-        self.viewer = ViewerConnection(self.engine, self.stream_id, self.profile, self)
+        self.viewer = ViewerConnection(self.engine, self.stream_id, self.profile, self, self.codec)
         await self.viewer.start()
 
     async def on_message(self, message: str | bytes) -> None:

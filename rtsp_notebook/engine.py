@@ -10,6 +10,12 @@ nobody watches (its viewers all paused, or none left, and no keep-alive) gives i
 when every running relay is watched is the new one refused with ``LIMIT``, and :meth:`capacity_token`
 lets a refused viewer wait for a place. The transport ``auto`` tries TCP, then UDP after an RTSP 461, and
 remembers per stream what worked.
+
+One RTSP session per camera (DESIGN §2): a stream's ``source`` relay is the only one that opens the camera
+(its own video copied into MPEG-TS); viewers of ``codec=h264`` watch it directly, and the MPEG-1 profiles
+``grid`` and ``full`` are :class:`~.media.transcode.TranscodeRelay` s fed from it. A source relay that only
+feeds transcodes is not counted by ``max_relays`` (its transcodes are), nor are their feeds counted as
+viewers.
 """
 
 from __future__ import annotations
@@ -24,14 +30,25 @@ from typing import Any
 
 from .errors import LimitError
 from .media.events import RelayEvent, RelayState
-from .media.ffmpeg import FFmpegInfo, Profile, argv_for_display, find_ffmpeg, relay_argv, transport_order
+from .media.ffmpeg import (
+    FFmpegInfo,
+    Profile,
+    argv_for_display,
+    find_ffmpeg,
+    source_argv,
+    transcode_argv,
+    transport_order,
+)
 from .media.relay import Relay, RelayConfig
 from .media.sources import parse_source
 from .media.stats import RelayStats
 from .media.subscription import CloseReason, Subscription
+from .media.transcode import TranscodeRelay
 from .store import AsyncStore, StreamRecord, StreamStore, default_store_path
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["CODECS", "Engine", "EngineConfig"]
+
+CODECS = ("mpeg1", "h264")  # what a viewer may ask for: the MPEG-1 transcodes, or the camera's own video
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +85,7 @@ class Engine:
         self._events: collections.deque[RelayEvent] = collections.deque(maxlen=self.config.event_log)
         self._closed = False
         self._transports: dict[str, str] = {}  # stream id -> the transport that worked ("auto" streams)
+        self._records: dict[str, StreamRecord] = {}  # the latest record of each stream with relays
         self._capacity = asyncio.Event()  # set and replaced when a place may have freed: capacity_token()
         self.probe_slots = asyncio.Semaphore(self.config.max_probes)
 
@@ -98,12 +116,22 @@ class Engine:
         return dict(self._relays)
 
     def relay(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Relay | None:
-        return self._relays.get((stream_id, Profile.parse(profile)))
+        return self._relays.get((stream_id, Profile(profile)))
 
     @property
     def running_relays(self) -> int:
-        """Relays that hold an FFmpeg (the ones ``max_relays`` counts)."""
-        return sum(1 for relay in self._relays.values() if relay.running)
+        """Relays that hold an FFmpeg (the ones ``max_relays`` counts), but a source relay that only
+        feeds transcodes: a camera's MPEG-1 tile is one relay to its user."""
+        feeding = self._feeds()
+        return sum(
+            1
+            for relay in self._relays.values()
+            if relay.running and not (relay.subscriptions and relay.subscriptions <= feeding)
+        )
+
+    def _feeds(self) -> set[Subscription]:
+        """The subscriptions of transcodes to their source relays (not viewers)."""
+        return {r.feed for r in self._relays.values() if isinstance(r, TranscodeRelay) and r.feed is not None}
 
     def capacity_token(self) -> asyncio.Event:
         """Take this before trying to subscribe; after a LIMIT, ``await token.wait()`` returns once a
@@ -131,9 +159,16 @@ class Engine:
             self._forget(victim)
         return True
 
-    async def subscribe(self, stream_id: str, profile: Profile | str = Profile.GRID) -> Subscription:
-        """Subscribe to a stream's relay for ``profile``, starting it if needed."""
+    async def subscribe(
+        self, stream_id: str, profile: Profile | str = Profile.GRID, codec: str = "mpeg1"
+    ) -> Subscription:
+        """Subscribe to a stream's relay for ``profile`` and ``codec``, starting it if needed: ``h264``
+        is the camera's own video (its source relay), ``mpeg1`` the transcode of ``profile``."""
         prof = Profile.parse(profile)
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}: use one of {', '.join(CODECS)}")
+        if codec == "h264":
+            prof = Profile.SOURCE
         self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
         key = (record.id, prof)
@@ -143,7 +178,7 @@ class Engine:
             await asyncio.wait({leaving})
         self._check_open()
         # no await from here on: twenty simultaneous joins find or create the same relay
-        viewers = sum(len(r.subscriptions) for (sid, _), r in self._relays.items() if sid == stream_id)
+        viewers = self._viewers(self._stream_relays(stream_id))
         if viewers >= self.config.max_viewers:
             raise LimitError(f"this stream already has {viewers} viewers, the most allowed")
         return self._relay_for(record, prof).subscribe()
@@ -167,11 +202,13 @@ class Engine:
 
     def _argvs(self, record: StreamRecord, profile: Profile) -> tuple[list[str], list[str] | None]:
         """The relay's argv, and its fallback over the other transport (transport ``auto``)."""
+        if profile is not Profile.SOURCE:
+            return transcode_argv(self.ffmpeg.path, profile), None
         source = parse_source(record.url)
         option = str(record.options.get("transport", "auto"))
         first, fallback = transport_order(option, self._transports.get(record.id))
-        argv = relay_argv(self.ffmpeg.path, source, profile, transport=first)
-        other = relay_argv(self.ffmpeg.path, source, profile, transport=fallback) if fallback else None
+        argv = source_argv(self.ffmpeg.path, source, transport=first)
+        other = source_argv(self.ffmpeg.path, source, transport=fallback) if fallback else None
         return argv, other
 
     def _remember_transport(self, relay: Relay) -> None:
@@ -181,30 +218,47 @@ class Engine:
             self._transports[relay.stream_id] = transport
             log.info("stream %s: the camera refused TCP; its relays use %s", relay.stream_id, transport)
 
-    def _relay_for(self, record: StreamRecord, profile: Profile) -> Relay:
+    def _relay_for(self, record: StreamRecord, profile: Profile, *, check: bool = True) -> Relay:
         key = (record.id, profile)
+        self._records[record.id] = record
         relay = self._relays.get(key)
-        self._check_room(relay)
+        if check:
+            self._check_room(relay)
         if relay is None:
-            source = parse_source(record.url)
-            argv, fallback = self._argvs(record, profile)
-            log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
-            relay = Relay(
-                record.id,
-                profile,
-                argv,
-                secrets=source.secrets,
-                config=self.config.relay,
-                keep_alive=bool(record.options.get("keep_alive")) and profile is Profile.GRID,
-                on_event=self._on_event,
-                on_idle=self._forget,
-                on_demand=self._notify_capacity,
-                on_wake=self._wake,
-                fallback_argv=fallback,
-                on_fallback=self._remember_transport,
-            )
+            relay = self._new_relay(record, profile)
             self._relays[key] = relay
         return relay
+
+    def _source(self, stream_id: str) -> Relay:
+        """The stream's source relay, for its transcodes (made again if it went idle and was dropped)."""
+        self._check_open()  # a transcode starting while the engine closes must not start a camera session
+        return self._relay_for(self._records[stream_id], Profile.SOURCE, check=False)
+
+    def _new_relay(self, record: StreamRecord, profile: Profile) -> Relay:
+        source = parse_source(record.url)
+        argv, fallback = self._argvs(record, profile)
+        log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
+        common: dict[str, Any] = {
+            "config": self.config.relay,
+            "keep_alive": bool(record.options.get("keep_alive")) and profile is Profile.GRID,
+            "on_event": self._on_event,
+            "on_idle": self._forget,
+            "on_demand": self._notify_capacity,
+            "on_wake": self._wake,
+        }
+        if profile is not Profile.SOURCE:
+            return TranscodeRelay(
+                record.id, profile, argv, upstream=lambda: self._source(record.id), **common
+            )
+        return Relay(
+            record.id,
+            profile,
+            argv,
+            secrets=source.secrets,
+            fallback_argv=fallback,
+            on_fallback=self._remember_transport,
+            **common,
+        )
 
     def _wake(self, relay: Relay) -> None:
         """A paused viewer resumes a stopped relay: make room for it if the limit is reached."""
@@ -232,6 +286,8 @@ class Engine:
         key = (relay.stream_id, relay.profile)
         if self._relays.get(key) is relay:
             del self._relays[key]
+        if not self._stream_relays(relay.stream_id):
+            self._records.pop(relay.stream_id, None)
         task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -263,6 +319,8 @@ class Engine:
         """Change a stream; its running relays restart when the URL or the transport changed."""
         before = await self.store.get(stream_id)
         record = await self.store.update(stream_id, url=url, label=label, options=options)
+        if stream_id in self._records:
+            self._records[stream_id] = record
         transport = record.options.get("transport")
         if record.url != before.url or transport != before.options.get("transport"):
             self._transports.pop(stream_id, None)  # a new camera or a new choice: try again from TCP
@@ -286,6 +344,7 @@ class Engine:
         relays = self._stream_relays(stream_id)
         for relay in relays:
             self._relays.pop((relay.stream_id, relay.profile), None)
+        self._records.pop(stream_id, None)
         try:
             await asyncio.gather(*(relay.stop(CloseReason.ENDED) for relay in relays))
         finally:
@@ -298,7 +357,12 @@ class Engine:
             return RelayState.IDLE, 0, None
         best = min(relays, key=lambda r: _STATE_RANK.index(r.state))
         error = next((r.last_error.message for r in relays if r.last_error), None)
-        return best.state, sum(len(r.subscriptions) for r in relays), error
+        return best.state, self._viewers(relays), error
+
+    def _viewers(self, relays: list[Relay]) -> int:
+        """Subscriptions to ``relays`` that are viewers (not a transcode's feed)."""
+        feeding = self._feeds()
+        return sum(len(r.subscriptions - feeding) for r in relays)
 
     def describe(self, record: StreamRecord) -> dict[str, Any]:
         """A stream as the API shows it: the stored record (masked) with its live state."""

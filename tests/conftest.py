@@ -63,3 +63,11 @@ def _no_ffmpeg_left() -> Iterator[None]:
     for proc in left:
         proc.kill()
     assert not left, f"FFmpeg processes left behind: {left}"
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup(_no_ffmpeg_left: None, jp_server_cleanup: None) -> Iterator[None]:
+    """pytest-jupyter's cleanup of the test's server (which stops its relays and their FFmpeg) runs before
+    the check that no FFmpeg is left: a transcoding FFmpeg ends when its relay stops it, not by itself
+    when the camera goes away, and the server's loop only runs again in this cleanup."""
+    yield

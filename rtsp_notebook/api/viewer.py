@@ -23,6 +23,7 @@ from ..media.subscription import CloseReason, Subscription, SubscriptionClosed
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..media.relay import Relay
 
 __all__ = ["ACTIONS", "Channel", "ViewerConnection", "event_message"]
 
@@ -88,12 +89,15 @@ def error_message(code: str, message: str, *, fatal: bool) -> dict[str, Any]:
 
 
 class ViewerConnection:
-    """Subscription + pump + actions for one viewer of ``stream_id`` in ``profile``."""
+    """Subscription + pump + actions for one viewer of ``stream_id`` in ``profile`` and ``codec``."""
 
-    def __init__(self, engine: Engine, stream_id: str, profile: Profile | str, channel: Channel) -> None:
+    def __init__(
+        self, engine: Engine, stream_id: str, profile: Profile | str, channel: Channel, codec: str = "mpeg1"
+    ) -> None:
         self.engine = engine
         self.stream_id = stream_id
         self.profile = Profile.parse(profile)
+        self.codec = codec
         self.channel = channel
         self.subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -107,7 +111,7 @@ class ViewerConnection:
             return
         token = self.engine.capacity_token()  # before the attempt: a place freed meanwhile is not missed
         try:
-            sub = await self.engine.subscribe(self.stream_id, self.profile)
+            sub = await self.engine.subscribe(self.stream_id, self.profile, self.codec)
         except LimitError as exc:
             self._waiting = asyncio.get_running_loop().create_task(
                 self._wait_for_room(token), name=f"viewer {self.stream_id} waits for room"
@@ -139,7 +143,7 @@ class ViewerConnection:
                 return
             token = self.engine.capacity_token()
             try:
-                sub = await self.engine.subscribe(self.stream_id, self.profile)
+                sub = await self.engine.subscribe(self.stream_id, self.profile, self.codec)
             except LimitError:
                 continue
             except RtspNotebookError as exc:
@@ -197,6 +201,10 @@ class ViewerConnection:
             await self._send({"type": "status", "phase": "stopped"})
             self.channel.close(1001, closed.message[:100])
 
+    def _relay(self) -> Relay | None:
+        """The relay this viewer watches (the source relay for ``h264``)."""
+        return self.engine.relay(self.stream_id, Profile.SOURCE if self.codec == "h264" else self.profile)
+
     async def handle(self, raw: str | bytes) -> None:
         """One client message: ``{"action": ...}``; anything else gets ``BAD_REQUEST`` (socket stays)."""
         action, problem = self._parse(raw)
@@ -204,7 +212,7 @@ class ViewerConnection:
             await self._send(error_message("BAD_REQUEST", problem or "bad message", fatal=False))
             return
         sub = self.subscription
-        relay = self.engine.relay(self.stream_id, self.profile)
+        relay = self._relay()
         if action in ("start", "resume") and relay is not None and relay.state is RelayState.ERROR:
             relay.retry_now()  # Play after an error is the user asking again (after AUTH: the only way)
         if action == "start" or (action == "resume" and sub is None):
@@ -214,14 +222,14 @@ class ViewerConnection:
             await self._send({"type": "status", "phase": "paused"})
         elif action == "resume" and sub is not None:
             sub.resume()
-            relay = self.engine.relay(self.stream_id, self.profile)
+            relay = self._relay()
             state = relay.state if relay is not None else RelayState.CONNECTING
             await self._send({"type": "status", "phase": _PHASES[state]})
         elif action == "stop":
             await self._unsubscribe()
             await self._send({"type": "status", "phase": "stopped"})
         elif action == "reconnect":
-            relay = self.engine.relay(self.stream_id, self.profile)
+            relay = self._relay()
             if relay is not None and relay.state in (RelayState.RECONNECTING, RelayState.ERROR):
                 relay.retry_now()
             else:

@@ -144,6 +144,7 @@ class TsAnalyzer:
         self.pmt_pid: int | None = None
         self.video_pid: int | None = None
         self.codec: str | None = None  # of the video PID, from the PMT
+        self.stream_types: tuple[int, ...] = ()  # of every stream in the PMT
         self._nal: nal.Codec | None = None  # the same, when its pictures are NAL units
         self._sps = b""  # the parameter set the current ``video`` was read from
         self.frames = 0
@@ -209,8 +210,11 @@ class TsAnalyzer:
         self._update_psi()
         pos = 12 + (((section[10] & 0x0F) << 8) | section[11])
         end = len(section) - 4
+        types: list[int] = []
         while pos + 5 <= end:
             stream_type = section[pos]
+            types.append(stream_type)
+            self.stream_types = tuple(types)
             pid = ((section[pos + 1] & 0x1F) << 8) | section[pos + 2]
             if stream_type in VIDEO_STREAM_TYPES:
                 self.video_pid, self.codec = pid, VIDEO_STREAM_TYPES[stream_type]

@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .._compat import timeout as _timeout
-from ..errors import FFmpegExitError, SourceError, SourceTimeoutError, TransportRefusedError
+from ..errors import (
+    FFmpegExitError,
+    SourceError,
+    SourceTimeoutError,
+    TransportRefusedError,
+    UnsupportedError,
+)
 from .events import EventKind, RelayEvent, RelayState
 from .ffmpeg import Profile
 from .keyframes import KeyframeCache
@@ -102,6 +108,7 @@ class SourceRunner:
         self.bytes_in = 0
         self.spawns = 0
         self.started_at: float | None = None
+        self._played_from: float | None = None  # monotonic time of this run's first keyframe
         self.playing_since: float | None = None
         self.last_frame_at: float | None = None
 
@@ -192,33 +199,45 @@ class SourceRunner:
             self._fail(FFmpegExitError(f"FFmpeg could not start: {exc.strerror or exc}"))
             return 0.0
         self.spawns += 1
-        played_from: float | None = None
+        self._played_from = None
         try:
-            aligner, analyzer = PacketAligner(), TsAnalyzer()
-            timeout = self.config.stall_timeout
-            chunk = await self._first_chunk(proc)
-            while chunk:
-                self.bytes_in += len(chunk)
-                frames = analyzer.frames
-                segments = analyzer.feed(aligner.feed(chunk))
-                if analyzer.frames != frames:
-                    self.last_frame_at = time.time()
-                if played_from is None and analyzer.keyframes:
-                    played_from = time.monotonic()
-                    timeout = self.config.stall_timeout
-                    self._on_playing(analyzer)
-                self._meter.add(len(chunk), analyzer.frames - frames)
-                self._psi = analyzer.psi or self._psi
-                for segment in segments:
-                    self._fan_out(segment)
-                chunk = await proc.read(timeout)
+            await self._pump(proc, await self._first_chunk(proc))
             await proc.stop(self.config.kill_grace)
             self._fail(proc.error())
         except SourceError as exc:  # a start deadline or a stall: tell viewers before the slow stop
             self._fail(exc)
         finally:  # on every path, cancellation and bugs included: this run's FFmpeg is stopped and reaped
             await proc.stop(self.config.kill_grace)
-        return 0.0 if played_from is None else time.monotonic() - played_from
+        return self._played_for()
+
+    def _played_for(self) -> float:
+        return 0.0 if self._played_from is None else time.monotonic() - self._played_from
+
+    async def _pump(self, proc: FFmpegProcess, chunk: bytes) -> None:
+        """Cut FFmpeg's stdout into segments and fan them out until it ends (an empty read); a stall
+        raises :class:`~rtsp_notebook.errors.SourceTimeoutError`."""
+        aligner, analyzer = PacketAligner(), TsAnalyzer()
+        timeout = self.config.stall_timeout
+        while chunk:
+            self.bytes_in += len(chunk)
+            frames = analyzer.frames
+            segments = analyzer.feed(aligner.feed(chunk))
+            if analyzer.frames != frames:
+                self.last_frame_at = time.time()
+            if analyzer.pmt and analyzer.video_pid is None:
+                types = ", ".join(f"0x{t:02x}" for t in analyzer.stream_types) or "none"
+                raise UnsupportedError(
+                    f"the camera's video cannot be carried in MPEG-TS (stream types {types}; MJPEG is "
+                    "muxed as private data): only H.264 and H.265 cameras are supported"
+                )
+            if self._played_from is None and analyzer.keyframes:
+                self._played_from = time.monotonic()
+                self._on_playing(analyzer)
+            self._meter.add(len(chunk), analyzer.frames - frames)
+            self._psi = analyzer.psi or self._psi
+            for segment in segments:
+                self._fan_out(segment)
+            chunk = await proc.read(timeout)
 
     async def _first_chunk(self, proc: FFmpegProcess) -> bytes:
         """FFmpeg's first bytes. The camera must answer (FFmpeg opened its input) within ``start_timeout``;

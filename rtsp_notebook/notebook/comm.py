@@ -7,7 +7,7 @@ Custom widget messages carry JSON ``content`` and binary ``buffers``:
 
 page → kernel
     ``{type: "request", id, method, path, body}``   a REST call (``path`` under ``rtsp/api/``)
-    ``{type: "open", sid, stream_id, profile}``     a stream socket (DESIGN §4)
+    ``{type: "open", sid, stream_id, profile, codec}``  a stream socket (DESIGN §4; codec mpeg1 or h264)
     ``{type: "action", sid, text}``                 the socket's text frame, ``{"action": ...}``
     ``{type: "ack", sid, bytes}``                   video bytes the page has handed to its decoder (it
                                                     gathers them: a quarter of the window, or 200 ms)
@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from ..api.routes import route
 from ..api.service import StreamService, checked_id
 from ..api.viewer import ViewerConnection
+from ..engine import CODECS
 from ..errors import RtspNotebookError, StreamNotFoundError, status_for
 from ..media.ffmpeg import Profile
 from .runtime import LoopThread, local_service, loop_thread
@@ -90,11 +91,11 @@ class CommSocket:
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()  # the page's actions; None: closed
         self._acked = asyncio.Event()
 
-    async def run(self, engine: Engine, stream_id: object, profile: object) -> None:
+    async def run(self, engine: Engine, stream_id: object, profile: object, codec: object = None) -> None:
         """Open the socket (or refuse it), then hand the page's actions to the viewer in order until
         either side closes it."""
         try:
-            self.viewer = await self._open(engine, stream_id, profile)
+            self.viewer = await self._open(engine, stream_id, profile, codec)
             if self.viewer is None:
                 return
             await self.viewer.start()
@@ -107,12 +108,17 @@ class CommSocket:
             if self.bridge.sockets.get(self.sid) is self:
                 del self.bridge.sockets[self.sid]
 
-    async def _open(self, engine: Engine, stream_id: object, profile: object) -> ViewerConnection | None:
+    async def _open(
+        self, engine: Engine, stream_id: object, profile: object, codec: object
+    ) -> ViewerConnection | None:
         try:
             prof = Profile.parse(profile if profile is not None else Profile.GRID.value)
+            wire = "mpeg1" if codec is None else str(codec)
+            if wire not in CODECS:
+                raise ValueError(f"unknown codec {wire!r}: use one of {', '.join(CODECS)}")
             sid = checked_id(stream_id)
             await engine.store.get(sid)
-        except ValueError as exc:  # the profile
+        except ValueError as exc:  # the profile or the codec
             self._refuse(4400, str(exc))
             return None
         except StreamNotFoundError:
@@ -124,7 +130,7 @@ class CommSocket:
         if self.closed:  # the page closed it meanwhile
             return None
         self.bridge.emit({"type": "open", "sid": self.sid, "window": self.window})
-        return ViewerConnection(engine, sid, prof.value, self)
+        return ViewerConnection(engine, sid, prof.value, self, wire)
 
     def _refuse(self, code: int, reason: str) -> None:
         if not self.closed:
@@ -255,7 +261,9 @@ class KernelBridge:
             if sid not in self.sockets:
                 opened = self.sockets[sid] = CommSocket(self, sid, self.window)
                 opened.task = self._spawn(
-                    opened.run(service.engine, content.get("stream_id"), content.get("profile"))
+                    opened.run(
+                        service.engine, content.get("stream_id"), content.get("profile"), content.get("codec")
+                    )
                 )
             return
         sock = self.sockets.get(sid)

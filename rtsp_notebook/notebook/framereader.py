@@ -51,6 +51,7 @@ from ..errors import (
     StreamNotFoundError,
     source_error_for_code,
 )
+from ..media.ffmpeg import TRANSCODE_ANALYZE_US, TRANSCODE_PROBE_SIZE
 from ..media.process import FFmpegProcess
 
 if TYPE_CHECKING:
@@ -89,10 +90,11 @@ def decoder_argv(ffmpeg: str, fps: float | None, width: int | None) -> list[str]
         )
     if width is not None:
         filters.append(f"scale={int(width)}:-2")
-    # the relay's stream starts with PSI and an I-frame: a short probe is enough (FFmpeg's default
-    # waits up to 5 s of input before the first picture)
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-probesize", "65536",
-            "-analyzeduration", "200000", "-f", "mpegts", "-i", "pipe:0", "-an"]  # fmt: skip
+    # the relay's stream starts with PSI and a keyframe: probe as the MPEG-1 transcodes do (FFmpeg's
+    # default waits up to 5 s of input before the first picture); low_delay: no picture held back
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-flags", "low_delay",
+            "-probesize", str(TRANSCODE_PROBE_SIZE), "-analyzeduration", str(TRANSCODE_ANALYZE_US),
+            "-f", "mpegts", "-i", "pipe:0", "-an"]  # fmt: skip
     if filters:
         argv += ["-vf", ",".join(filters)]
     return [*argv, "-f", "image2pipe", "-c:v", "ppm", "pipe:1"]

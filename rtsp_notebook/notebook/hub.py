@@ -121,8 +121,8 @@ class Stream:
         (``next``, ``iter``, ``with``) and stop on ``close()``, at ``count``, at the end of the
         ``with`` block, or when the reader is garbage-collected.
 
-        Widths up to 640 read the grid profile (at most 15 pictures a second); larger or None, the
-        full profile (source size, at most 30).
+        The pictures are decoded from the camera's own video (the stream's source relay: no second
+        session to the camera, no MPEG-1 in between), at the camera's rate and size before ``width``.
 
         ``next()`` raises the camera's own error as soon as the relay knows it is not a passing one
         (``AuthError``, ``CameraNotFoundError``, ``UnsupportedError``); while the relay reconnects
@@ -132,7 +132,7 @@ class Stream:
         profile = "grid" if width is not None and width <= 640 else "full"
         transport = hub.transport
         return FrameReader(
-            transport.thread, transport.chunks(self.id, profile), transport.ffmpeg_path,
+            transport.thread, transport.chunks(self.id, profile, "h264"), transport.ffmpeg_path,
             fps=fps, width=width, count=count, timeout=timeout,
         )  # fmt: skip
 

@@ -54,7 +54,9 @@ class Transport(Protocol):
         this process; None when the page reaches the server extension by itself."""
         ...
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+    def chunks(
+        self, stream_id: str, profile: str, codec: str = "mpeg1"
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         """The stream's MPEG-TS bytes and its messages (DESIGN §4, as dicts) in order, for
         ``frames()``; an error that prevents the subscription is raised."""
         ...
@@ -161,11 +163,13 @@ class RestTransport:
         query = {"width": width, "refresh": "true" if refresh else None}
         return self._request("GET", ROUTE[Op.THUMBNAIL].url(checked_id(stream_id), query))
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+    def chunks(
+        self, stream_id: str, profile: str, codec: str = "mpeg1"
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         url = (
             self.base_url.replace("http", "ws", 1)
             + f"{STREAM_SOCKET}?"
-            + urllib.parse.urlencode({"id": checked_id(stream_id), "profile": profile})
+            + urllib.parse.urlencode({"id": checked_id(stream_id), "profile": profile, "codec": codec})
         )
         token, where = self._token, self.base_url
 
@@ -233,12 +237,14 @@ class LocalTransport:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
         return thumb.jpeg
 
-    def chunks(self, stream_id: str, profile: str) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+    def chunks(
+        self, stream_id: str, profile: str, codec: str = "mpeg1"
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         engine = self.service.engine
 
         async def read() -> AsyncIterator[bytes | dict[str, Any]]:
             # the messages a WebSocket viewer of the stream gets, so both hubs' readers see the same
-            sub = await engine.subscribe(checked_id(stream_id), profile)
+            sub = await engine.subscribe(checked_id(stream_id), profile, codec)
             try:
                 while True:
                     try:
