@@ -10,6 +10,7 @@ import pytest
 
 from rtsp_notebook.errors import LimitError, StreamNotFoundError
 from rtsp_notebook.media.events import EventKind, RelayState
+from rtsp_notebook.media.ffmpeg import Profile
 from rtsp_notebook.media.mpegts import PACKET_SIZE, PICTURE_TYPE_I
 
 from .harness.helpers import Reader, analyze, engine_for, ffmpeg_children, packets, pid_of, wait_until
@@ -24,10 +25,16 @@ async def test_twenty_simultaneous_joins_start_one_ffmpeg(camera, tmp_path):
         readers = [Reader(s) for s in subs]
         await asyncio.gather(*(r.wait_event(EventKind.VIDEO_START) for r in readers))
         await asyncio.gather(*(r.wait_bytes(PACKET_SIZE * 50) for r in readers))
-        relay = engine.relay(stream.id)
+        # one source relay (the camera's one session) and one grid transcode fed from it: no duplicate
+        relay, source = engine.relay(stream.id), engine.relay(stream.id, "source")
         assert relay is not None and relay.spawns == 1
-        assert len(ffmpeg_children()) == 1
+        assert source is not None and source.spawns == 1
+        assert relay.process is not None and source.process is not None
+        assert sorted(p.pid for p in ffmpeg_children()) == sorted([relay.process.pid, source.process.pid])
+        assert set(engine.relays) == {(stream.id, Profile.GRID), (stream.id, Profile.SOURCE)}
         assert relay.stats().viewers == 20
+        assert source.stats().viewers == 1, "the transcode's feed only"
+        assert engine.describe(stream)["viewers"] == 20
         for reader in readers:
             await reader.stop()
         await wait_until(lambda: engine.relay(stream.id) is None, 5, "the idle relay to go")
@@ -190,7 +197,11 @@ async def test_closing_the_engine_stops_every_ffmpeg(camera, tmp_path):
         two = await engine.add_stream("demo://testsrc2?size=640x360&fps=25")
         readers = [Reader(await engine.subscribe(s.id, p)) for s in (one, two) for p in ("grid", "full")]
         await asyncio.gather(*(r.wait_event(EventKind.VIDEO_START) for r in readers))
-        assert len(ffmpeg_children()) == 4
+        # per camera: its source relay and the two MPEG-1 transcodes fed from it
+        relays = engine.relays.values()
+        assert sorted(r.profile.value for r in relays) == ["full", "full", "grid", "grid", "source", "source"]
+        pids = sorted(r.process.pid for r in relays if r.process is not None)
+        assert len(pids) == 6 and sorted(p.pid for p in ffmpeg_children()) == pids
         await engine.close()
         assert not ffmpeg_children()
         await wait_until(lambda: all(r.closed for r in readers), 2, "subscriptions to close")
@@ -242,7 +253,12 @@ async def test_udp_transport_plays_within_the_protocol_whitelist(camera, tmp_pat
         reader = Reader(await engine.subscribe(stream.id, "full"))
         started = await reader.wait_event(EventKind.VIDEO_START)
         assert started.video is not None and (started.video.width, started.video.height) == (640, 360)
+        # the source relay is the one that opens the camera: over UDP, within the whitelist; the transcode
+        # reads the source's bytes on stdin and opens nothing
+        source = engine.relay(stream.id, "source")
+        assert source is not None and "rtsp,rtp,udp,tcp" in source.argv
+        assert source.argv[source.argv.index("-rtsp_transport") + 1] == "udp"
         relay = engine.relay(stream.id, "full")
-        assert relay is not None and "rtsp,rtp,udp,tcp" in relay.argv
+        assert relay is not None and "-rtsp_transport" not in relay.argv and "pipe:0" in relay.argv
         await reader.wait_bytes(PACKET_SIZE * 20)
         await reader.stop()
