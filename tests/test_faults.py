@@ -13,7 +13,7 @@ import psutil
 import pytest
 from traitlets.config import Config
 
-from .harness.helpers import ffmpeg_children, wait_until, wait_until_sync
+from .harness.helpers import ffmpeg_children, ffmpeg_roles, wait_until, wait_until_sync
 from .harness.server import Server
 
 CYCLES = 200
@@ -60,7 +60,9 @@ async def test_200_viewers_come_and_go_leaving_no_process_fd_or_task(jp_fetch, j
     fds, tasks = me.num_fds(), server_tasks()
     for i in range(CYCLES):
         await cycle(read_video=i % 10 == 0)
-    assert len(ffmpeg_children()) <= 1, "one FFmpeg at most, however many viewers came"
+    # the camera's one session (the source relay) and one grid transcode fed from it, however many came
+    roles = ffmpeg_roles()
+    assert roles["camera"] <= 1 and roles["stdin"] <= 1, f"one FFmpeg of each at most, not {roles}"
     await wait_until(lambda: not ffmpeg_children(), 10, "no FFmpeg once the last viewer left")
     await wait_until(lambda: server_tasks() <= tasks, 10, "the viewers' tasks to end")
     # the clients' sockets are this process's too: each one closed must be gone
@@ -80,11 +82,16 @@ def test_sigterm_with_ten_relays_running_leaves_no_orphan(tmp_path):
             })  # fmt: skip
 
         def pids():
+            """The FFmpegs of every stream's two relays once all play: its source relay (the demo picture
+            encoded once) and the keep-alive grid transcode fed from it."""
             rows = server.call("GET", "stats")
-            found = [r["pid"] for row in rows for r in row["relays"] if r["pid"] and r["state"] == "playing"]
-            return found if len(found) == len(patterns) else None
+            playing = [(r["profile"], r["pid"]) for row in rows for r in row["relays"]
+                       if r["pid"] and r["state"] == "playing"]  # fmt: skip
+            every = sorted(["grid", "source"] * len(patterns))
+            return [pid for _, pid in playing] if sorted(p for p, _ in playing) == every else None
 
-        ffmpegs = [psutil.Process(pid) for pid in wait_until_sync(pids, 60, "ten playing relays")]
+        ffmpegs = [psutil.Process(pid) for pid in wait_until_sync(pids, 60, "twenty playing relays")]
+        assert len(ffmpegs) == 2 * len(patterns)
         everything = psutil.Process(server.proc.pid).children(recursive=True)
         assert set(ffmpegs) <= set(everything)
         server.proc.send_signal(signal.SIGTERM)
@@ -92,6 +99,6 @@ def test_sigterm_with_ten_relays_running_leaves_no_orphan(tmp_path):
         _, alive = psutil.wait_procs(everything, timeout=2)
         assert not alive, f"left behind after SIGTERM: {alive}"
         log = server.proc.stderr.read().decode() if server.proc.stderr else ""
-        assert "rtsp-notebook: stopped 10 relays and their FFmpeg processes" in log, log[-2000:]
+        assert "rtsp-notebook: stopped 20 relays and their FFmpeg processes" in log, log[-2000:]
     finally:
         server.stop()

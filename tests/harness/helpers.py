@@ -66,6 +66,17 @@ def ffmpeg_children() -> list[psutil.Process]:
     return out
 
 
+def ffmpeg_roles() -> dict[str, int]:
+    """``ffmpeg_children()`` counted by what they read: ``camera`` (an FFmpeg that opens the camera or the
+    demo source itself: a source relay, a probe, a grab) or ``stdin`` (one fed MPEG-TS on ``-i pipe:0``: an
+    MPEG-1 transcode reading its source relay's bytes, a decoder of ``frames()``)."""
+    roles = {"camera": 0, "stdin": 0}
+    for child in ffmpeg_children():
+        with contextlib.suppress(psutil.Error):
+            roles["stdin" if "pipe:0" in child.cmdline() else "camera"] += 1
+    return roles
+
+
 class Reader:
     """Consumes a subscription in the background, recording bytes, events and times."""
 
