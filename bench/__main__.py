@@ -158,6 +158,29 @@ def per_viewer_rows(scope: Scope) -> list[Row]:
 
 
 FFMPEG_TARGETS = {("720p25", "full"): 0.12, ("720p25", "grid"): 0.04}  # core, DESIGN §6
+COPY_TARGET = 0.01  # core: the source relay's FFmpeg per H.264 720p25 camera (issue 14), ≥ 10x under MPEG-1
+
+
+def copy_row(i: int, run: dict[str, Any]) -> Row:
+    """7: the source relay's FFmpeg (the camera's H.264 copied) beside the MPEG-1 full profile."""
+    full = at("cpu", "ffmpeg", i, "full", "core")
+    limit = COPY_TARGET if run["size"] == "720p25" else None
+    return Row(
+        f"ffmpeg_cpu_{run['size']}_source"
+        + ("" if run["pattern"] == cpu.PATTERN[0] else f"_{run['pattern']}"),
+        f"7. FFmpeg CPU, {run['input']}, source relay (H.264 copied)",
+        at("cpu", "ffmpeg", i, "source", "core"),
+        "core",
+        f"≤ {limit} core, ≥ 10x under MPEG-1" if limit else "—",
+        at_most(limit) if limit else None,
+        full,
+        Text("{} core (the MPEG-1 full profile, same camera, measured)", full),
+        Text(
+            "{} fps, {} Mb/s out",
+            at("cpu", "ffmpeg", i, "source", "fps"),
+            at("cpu", "ffmpeg", i, "source", "mbit_s"),
+        ),
+    )
 
 
 def ffmpeg_rows(scope: Scope) -> list[Row]:
@@ -187,6 +210,7 @@ def ffmpeg_rows(scope: Scope) -> list[Row]:
                     ),
                 )
             )
+        rows.append(copy_row(i, run))
     return rows
 
 

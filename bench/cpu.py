@@ -11,7 +11,8 @@ every viewer has bytes and a settling second has passed, the server process's ow
 
 FFmpeg: the GStreamer test camera at 1280x720 and 1920x1080, 25 fps, a keyframe a second, pattern ``smpte``
 scrolled 4 pixels a frame (busy and moving; ``--full`` adds ``ball`` and ``snow`` at 720p). The in-process
-relay's FFmpeg for the grid and the full profile, the predecessor's FFmpeg argv, and an FFmpeg that only
+relay's FFmpeg for the source (the camera's H.264 copied: the one camera session), the grid and the full
+profile (MPEG-1 transcodes fed from the source relay), the predecessor's FFmpeg argv, and an FFmpeg that only
 decodes the camera (``-f null``: the H.264 decoding every profile pays) read it at the same time; over a fixed
 window, each one's CPU (cores), the pictures a second it wrote and its bitrate, and the camera's.
 """
@@ -150,7 +151,11 @@ async def ffmpeg_cpu(size: str, pattern: tuple[str, int], window: float, tmp: Pa
     with camera:
         async with engine_for(tmp) as engine:
             stream = await engine.add_stream(camera.url)
-            sinks = {p.value: Sink(await engine.subscribe(stream.id, p)) for p in Profile}
+            sinks = {
+                p.value: Sink(await engine.subscribe(stream.id, p)) for p in (Profile.GRID, Profile.FULL)
+            }
+            # the camera's own video, copied: the source relay, which also feeds the two transcodes
+            sinks[Profile.SOURCE.value] = Sink(await engine.subscribe(stream.id, Profile.GRID, "h264"))
             pred = await FFmpegProcess.spawn(predecessor_argv(ffmpeg, camera.url), name="predecessor")
             decode = await FFmpegProcess.spawn(decode_only_argv(ffmpeg, camera.url), name="decode only")
             pred_counts = {"bytes": 0, "frames": 0}
@@ -193,7 +198,8 @@ async def ffmpeg_cpu(size: str, pattern: tuple[str, int], window: float, tmp: Pa
             out[key]["mbit_s"] = round((n1[key][0] - n0[key][0]) * 8 / wall / 1e6, 2)
     out["window_s"] = round(wall, 2)
     print(
-        f"  FFmpeg CPU {out['input']}: grid {out['grid']['core']}, full {out['full']['core']}, "
+        f"  FFmpeg CPU {out['input']}: source (copy) {out['source']['core']}, grid {out['grid']['core']}, "
+        f"full {out['full']['core']}, "
         f"predecessor {out['predecessor']['core']} core (camera {out['camera']['core']})",
         flush=True,
     )

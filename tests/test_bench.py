@@ -34,8 +34,9 @@ FIGURES = {
     "stall_found_s", "hung_video_again_s", "drop_found_s", "camera_back_video_again_s",
     # 6. server CPU per extra viewer (20 viewers at most in short mode)
     "server_cpu_per_viewer_10", "server_cpu_per_viewer_20",
-    # 7. FFmpeg CPU per profile
+    # 7. FFmpeg CPU per profile, and of the source relay (the camera's H.264 copied)
     "ffmpeg_cpu_720p25_full", "ffmpeg_cpu_720p25_grid", "ffmpeg_cpu_1080p25_full", "ffmpeg_cpu_1080p25_grid",
+    "ffmpeg_cpu_720p25_source", "ffmpeg_cpu_1080p25_source",
     # 8. thumbnails
     "thumb_hit_ms", "thumb_streaming_ms", "thumb_idle_ms",
     # 9. latency by flashing the camera, and its drift
@@ -47,6 +48,7 @@ FIGURES = {
 # figures whose reference is the predecessor's FFmpeg (or FFmpeg alone) measured in the same run
 MEASURED_REFERENCE = {
     "cold_first_video_ms", "warm_first_video_ms", "ffmpeg_cpu_720p25_full", "ffmpeg_cpu_720p25_grid",
+    "ffmpeg_cpu_720p25_source",
     "thumb_streaming_ms", "thumb_idle_ms", "latency_relay_full_ms", "latency_relay_full_vs_predecessor_ms",
 }  # fmt: skip
 
