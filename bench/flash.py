@@ -191,9 +191,10 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
         async with engine_for(tmp) as engine:
             stream = await engine.add_stream(camera.url)
             pumps = []
-            for name, profile in (("relay_full", Profile.FULL), ("relay_grid", Profile.GRID)):
+            relays = (("relay_full", Profile.FULL, "mpeg1"), ("relay_grid", Profile.GRID, "mpeg1"))
+            for name, profile, codec in (*relays, ("relay_h264", Profile.FULL, "h264")):
                 decoder = spawn(decoder_argv(ffmpeg), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                sub = await engine.subscribe(stream.id, profile)
+                sub = await engine.subscribe(stream.id, profile, codec)
                 pumps.append(asyncio.create_task(pump(sub, decoder)))
                 watches[name] = Watch(name, decoder)
             ours = relay_argv(ffmpeg, parse_source(camera.url), Profile.FULL)
@@ -236,6 +237,7 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
                     record.update({n: round((at - shown) * 1000, 1) for n, at in arrived.items()})
                     record["relay_full_adds"] = round(record["relay_full"] - record["ffmpeg_alone"], 1)
                     record["relay_grid_adds"] = round(record["relay_grid"] - record["ffmpeg_alone"], 1)
+                    record["relay_h264_adds"] = round(record["relay_h264"] - record["ffmpeg_alone"], 1)
                     record["relay_own"] = round(record["relay_full"] - record["argv_alone_full"], 1)
                     records.append(record)
                     white = not white
@@ -248,7 +250,7 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
             stop_process(proc)
         for watch in watches.values():
             watch.join()
-    keys = (*watches, "relay_full_adds", "relay_grid_adds", "relay_own")
+    keys = (*watches, "relay_full_adds", "relay_grid_adds", "relay_h264_adds", "relay_own")
     span = 60.0 if duration >= 180 else max(5.0, duration / 3)
     return {
         "duration_s": duration,

@@ -40,7 +40,8 @@ FIGURES = {
     # 8. thumbnails
     "thumb_hit_ms", "thumb_streaming_ms", "thumb_idle_ms",
     # 9. latency by flashing the camera, and its drift
-    "latency_relay_full_ms", "latency_relay_grid_ms", "latency_relay_full_vs_predecessor_ms",
+    "latency_relay_full_ms", "latency_relay_grid_ms", "latency_relay_h264_ms",
+    "latency_relay_full_vs_predecessor_ms",
     "latency_relay_own_ms", "latency_drift_ms",
     # 10. Chromium
     "browser_4_tiles_cpu_percent", "browser_16_tiles_cpu_percent", "browser_16_tiles_fps_min",
