@@ -326,6 +326,10 @@ class Engine:
             self._transports.pop(stream_id, None)  # a new camera or a new choice: try again from TCP
             source = parse_source(record.url)
             for relay in self._stream_relays(stream_id):
+                # a transcode follows its source relay's restart; restarting it too would replay the
+                # old URL's error to its viewers (from the source not yet restarted) and stop its FFmpeg
+                if isinstance(relay, TranscodeRelay):
+                    continue
                 argv, relay.fallback_argv = self._argvs(record, relay.profile)
                 await relay.restart(argv, source.secrets)
         keep = bool(record.options.get("keep_alive"))
