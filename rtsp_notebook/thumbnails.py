@@ -4,8 +4,9 @@
 
 1. **cache**: a thumbnail of (stream, width) taken less than ``ttl`` s ago, or the stream's last frame
    of that window encoded at this width (``refresh=True`` skips this step);
-2. **live**: a relay of the stream plays (``full`` preferred, then ``grid``): its latest I-frame is
-   decoded by an FFmpeg reading the relay's bytes on stdin, with no second session to the camera;
+2. **live**: a relay of the stream plays (its ``source`` relay, the camera's own video, preferred; then
+   ``full``, ``grid``): its latest I-frame is decoded by an FFmpeg reading the relay's bytes on stdin,
+   with no second session to the camera;
 3. **probe**: a one-shot FFmpeg grabs one picture from the camera; at most ``max_grabs`` run at once,
    and concurrent requests for one stream share one grab (live or probe);
 4. **stale**: the grab failed: the last frame with ``stale=True``, else the grab's ``SourceError``. A
@@ -212,7 +213,7 @@ class ThumbnailService:
         return failed[2] if self._live_keyframe(stream_id) is None else None
 
     def _live_keyframe(self, stream_id: str) -> tuple[bytes, float] | None:
-        """The newest I-frame of a playing relay of the stream (full first), with when it arrived."""
+        """The newest I-frame of a playing relay of the stream (source first), with when it arrived."""
         for profile in (Profile.SOURCE, Profile.FULL, Profile.GRID):
             relay = self.engine.relay(stream_id, profile)
             if relay is not None and relay.state is RelayState.PLAYING and relay.last_keyframe:

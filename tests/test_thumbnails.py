@@ -95,14 +95,21 @@ async def test_an_idle_camera_is_probed_at_the_requested_width(camera, tmp_path,
 async def test_while_a_relay_plays_its_keyframe_is_decoded_without_a_camera_session(
     camera_factory, tmp_path, spawns
 ):
+    """The source relay's keyframe (the camera's own H.264, issue 14) is decoded from its bytes on stdin:
+    camera quality, and no RTSP session besides the source relay's."""
     camera = camera_factory(width=1280, height=720)
+
+    def camera_sessions() -> list[list[str]]:
+        return [argv for argv in spawns.argvs if any("rtsp" in arg for arg in argv)]
+
     async with service_for(tmp_path) as (engine, service):
         stream = await engine.add_stream(camera.url)
-        grid = Reader(await engine.subscribe(stream.id, "grid"))
+        grid = Reader(await engine.subscribe(stream.id, "grid"))  # an MPEG-1 tile: source + transcode
         await grid.wait_event(EventKind.VIDEO_START)
-        relay = engine.relay(stream.id, "grid")
+        relay = engine.relay(stream.id, "source")
         assert relay is not None
-        await wait_until(lambda: relay.last_keyframe, 5, "the relay's first keyframe")
+        assert len(camera_sessions()) == 1, spawns.argvs  # the source relay's, read by the grid's FFmpeg
+        await wait_until(lambda: relay.last_keyframe, 5, "the source relay's first keyframe")
         spawns.reset()
         key, arrived = relay.last_keyframe, relay.last_keyframe_at
         thumb = await service.get(stream.id, width=160)
@@ -111,8 +118,9 @@ async def test_while_a_relay_plays_its_keyframe_is_decoded_without_a_camera_sess
             assert thumb.captured_at == arrived
         # the only FFmpeg started reads the relay's bytes on stdin: no second RTSP session
         assert len(spawns.argvs) == 1
-        assert "pipe:0" in spawns.argvs[0] and not any("rtsp" in arg for arg in spawns.argvs[0])
-        assert size_of(await service.get(stream.id)) == (640, 360), "the grid profile's size"
+        assert "pipe:0" in spawns.argvs[0] and not camera_sessions()
+        big = await service.get(stream.id)
+        assert size_of(big) == (1280, 720), "the camera's own picture, not the grid profile's 640x360"
         # a refresh before the next keyframe reuses the decoded picture; after it, decodes the new one
         again = await service.get(stream.id, width=160, refresh=True)
         assert again.source == "live"
@@ -121,16 +129,22 @@ async def test_while_a_relay_plays_its_keyframe_is_decoded_without_a_camera_sess
         await wait_until(lambda: relay.last_keyframe is not key, 5, "the next keyframe")
         newer = await service.get(stream.id, width=160, refresh=True)
         assert newer.source == "live" and newer.captured_at > thumb.captured_at
-        # with the full profile playing too, its bigger picture is preferred
+        # with the full profile playing too, the camera's own keyframe is still the one decoded: the
+        # picture arrived with the source relay's latest I-frame, and the camera has one session
         full = Reader(await engine.subscribe(stream.id, "full"))
         await full.wait_event(EventKind.VIDEO_START)
         full_relay = engine.relay(stream.id, "full")
         assert full_relay is not None
         await wait_until(lambda: full_relay.last_keyframe, 5, "the full relay's first keyframe")
+        decoded = relay.last_keyframe
+        await wait_until(lambda: relay.last_keyframe is not decoded, 5, "a keyframe not decoded yet")
         spawns.reset()
+        key, arrived = relay.last_keyframe, relay.last_keyframe_at
         big = await service.get(stream.id, refresh=True)
         assert (big.source, size_of(big)) == ("live", (1280, 720))
-        assert len(spawns.argvs) == 1 and "pipe:0" in spawns.argvs[0]
+        if relay.last_keyframe is key:
+            assert big.captured_at == arrived
+        assert len(spawns.argvs) == 1 and "pipe:0" in spawns.argvs[0] and not camera_sessions()
         await grid.stop()
         await full.stop()
 
