@@ -40,12 +40,21 @@ def test_server_exit_leaves_no_ffmpeg(camera, tmp_path, sig):
             {"url": "demo://smptebars?size=640x360&fps=25", "options": {"keep_alive": True}},
         )
 
+        # each keep-alive stream plays its grid tile: the source relay (the only one that opens the
+        # camera) and the grid's MPEG-1 transcode fed from it on stdin, an FFmpeg each
         def pids():
             rows = server.call("GET", "stats")
-            found = [r["pid"] for row in rows for r in row["relays"] if r["pid"] and r["state"] == "playing"]
-            return found if len(found) == 2 else None
+            found = {
+                (row["stream_id"], r["profile"]): r["pid"]
+                for row in rows
+                for r in row["relays"]
+                if r["pid"] and r["state"] == "playing"
+            }
+            return found if len(found) == 4 else None
 
-        ffmpegs = [psutil.Process(pid) for pid in wait_until_sync(pids, 30, "two playing relays")]
+        found = wait_until_sync(pids, 30, "two streams' source and grid relays playing")
+        assert sorted(profile for _, profile in found) == ["grid", "grid", "source", "source"], found
+        ffmpegs = [psutil.Process(pid) for pid in found.values()]
         assert all("ffmpeg" in p.name() for p in ffmpegs)
         server.proc.send_signal(sig)
         assert server.proc.wait(30) is not None
@@ -53,8 +62,8 @@ def test_server_exit_leaves_no_ffmpeg(camera, tmp_path, sig):
         # SIGTERM runs Jupyter's cleanup (stop_extension); SIGINT without a terminal skips it, and the
         # extension's exit hook kills what is left
         expected = {
-            signal.SIGTERM: "rtsp-notebook: stopped 2 relays and their FFmpeg processes",
-            signal.SIGINT: "rtsp-notebook: killed 2 FFmpeg processes at exit",
+            signal.SIGTERM: "rtsp-notebook: stopped 4 relays and their FFmpeg processes",
+            signal.SIGINT: "rtsp-notebook: killed 4 FFmpeg processes at exit",
         }[sig]
         assert expected in log, log[-2000:]
         _, alive = psutil.wait_procs(ffmpegs, timeout=1)
