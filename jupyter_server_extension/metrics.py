@@ -23,7 +23,11 @@ LABELS = ["stream_id", "profile"]
 
 
 class RelayCollector(Collector):
-    """Per relay (stream, profile): viewers, bytes, drops, restarts, state, age of the last picture."""
+    """Per relay (stream, profile): viewers, bytes, drops, restarts, state, age of the last picture.
+
+    A stream's source relay (the camera's own video, its one RTSP session) has ``profile="source"``; its
+    subscriptions are its ``codec=h264`` viewers and the MPEG-1 transcodes (``grid``, ``full``) it feeds.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -33,7 +37,9 @@ class RelayCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self.engine.stats()
-        relays = GaugeMetricFamily("rtsp_notebook_relays", "FFmpeg relays running (one per stream, profile)")
+        relays = GaugeMetricFamily(
+            "rtsp_notebook_relays", "Relays, an FFmpeg each (a stream's source relay and its MPEG-1 profiles)"
+        )
         relays.add_metric([], len(stats))
         yield relays
         families = {
@@ -56,7 +62,11 @@ class RelayCollector(Collector):
 
 
 _PER_RELAY: dict[str, tuple[type[GaugeMetricFamily] | type[CounterMetricFamily], str, str]] = {
-    "viewers": (GaugeMetricFamily, "viewers", "Viewers subscribed to the relay"),
+    "viewers": (
+        GaugeMetricFamily,
+        "viewers",
+        "Subscriptions to the relay (a source relay's include the MPEG-1 transcodes it feeds)",
+    ),
     "fps": (GaugeMetricFamily, "fps", "Pictures a second the relay receives"),
     "kbps": (GaugeMetricFamily, "kbps", "Kilobits a second the relay receives"),
     "bytes_in": (CounterMetricFamily, "bytes_in", "MPEG-TS bytes read from FFmpeg"),

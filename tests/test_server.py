@@ -269,16 +269,29 @@ async def test_no_password_in_any_answer_or_log_line(jp_fetch, open_viewer, came
     viewer.conn.close()
 
 
-async def test_twenty_simultaneous_viewers_share_one_ffmpeg(jp_fetch, open_viewer, camera):
+@pytest.mark.parametrize(
+    ("codec", "ffmpegs"),
+    [
+        # the source relay (the camera's one session) and the grid's MPEG-1 transcode fed from it
+        ("mpeg1", {"source": 1, "grid": 20}),
+        ("h264", {"source": 20}),  # the camera's own video: the source relay alone
+    ],
+)
+async def test_twenty_simultaneous_viewers_share_one_ffmpeg(jp_fetch, open_viewer, camera, codec, ffmpegs):
+    """Twenty viewers of a profile share its one FFmpeg (``ffmpegs``: the relays, each with its
+    subscriptions: a transcode's feed is the source relay's one subscription)."""
     import asyncio
 
     sid = (await add(jp_fetch, camera.url))["id"]
-    viewers = await asyncio.gather(*(open_viewer(sid) for _ in range(20)))
+    viewers = await asyncio.gather(*(open_viewer(sid, codec=codec) for _ in range(20)))
     await asyncio.gather(*(v.read_until(lambda v: len(v.binary) >= 20 * PACKET_SIZE) for v in viewers))
-    assert len(ffmpeg_children()) == 1
+    assert len(ffmpeg_children()) == len(ffmpegs)
     status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
     assert status == 200 and stats["viewers"] == 20
-    assert len(stats["relays"]) == 1 and stats["relays"][0]["pid"]
+    relays = {r["profile"]: r for r in stats["relays"]}
+    assert {p: r["viewers"] for p, r in relays.items()} == ffmpegs, stats["relays"]
+    assert all(r["pid"] for r in relays.values()), stats["relays"]
+    assert {r["pid"] for r in relays.values()} == {p.pid for p in ffmpeg_children()}
     for viewer in viewers:
         viewer.conn.close()
     await wait_until(lambda: not ffmpeg_children(), 10, "the last FFmpeg to stop after the idle timeout")
@@ -321,7 +334,7 @@ async def test_prometheus_metrics_per_relay(jp_fetch, open_viewer, camera):
         for line in text.splitlines()
         if line.startswith("rtsp_notebook_")
     }
-    assert values["rtsp_notebook_relays"] == 1
+    assert values["rtsp_notebook_relays"] == 2  # the grid's transcode and the source relay it reads
     assert values[f"rtsp_notebook_viewers{{{key}}}"] == 1
     assert values[f"rtsp_notebook_bytes_out_total{{{key}}}"] > 0
     assert values[f"rtsp_notebook_restarts_total{{{key}}}"] == 0
@@ -331,3 +344,10 @@ async def test_prometheus_metrics_per_relay(jp_fetch, open_viewer, camera):
     assert 0 <= values[f"rtsp_notebook_last_frame_age_seconds{{{key}}}"] < 5
     for name in ("fps", "kbps", "bytes_in_total", "dropped_bytes_total", "drops_total"):
         assert f"rtsp_notebook_{name}{{{key}}}" in values, name
+    # the source relay (the camera's own video) is labelled profile="source"; its one subscription is
+    # the grid's transcode, which it has handed bytes to
+    source = f'profile="source",stream_id="{sid}"'
+    assert values[f"rtsp_notebook_viewers{{{source}}}"] == 1
+    assert values[f"rtsp_notebook_bytes_in_total{{{source}}}"] > 0
+    assert values[f"rtsp_notebook_bytes_out_total{{{source}}}"] > 0
+    assert values[f'rtsp_notebook_state{{profile="source",state="playing",stream_id="{sid}"}}'] == 1
