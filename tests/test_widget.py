@@ -40,9 +40,15 @@ def stream_ids(lab: LabServer) -> dict[str, str]:
     return {s["label"]: s["id"] for s in lab.api("GET", "streams")}
 
 
-def relay_viewers(lab: LabServer, stream_id: str, profile: str = "grid") -> int:
-    stats = lab.api("GET", f"streams/{stream_id}/stats")
-    return sum(r["viewers"] for r in stats.get("relays", []) if r["profile"] == profile)
+def viewers(lab: LabServer, stream_id: str) -> int:
+    """The stream's viewers over its relays: an H.264 tile or expanded view watches the source relay, an
+    MPEG-1 one its grid or full transcode (whose feed from the source relay is not a viewer)."""
+    return int(lab.api("GET", f"streams/{stream_id}/stats")["viewers"])
+
+
+def relays(lab: LabServer, stream_id: str) -> list[str]:
+    """The profiles of the stream's relays, an FFmpeg each: ``["source"]`` when every view plays H.264."""
+    return sorted(r["profile"] for r in lab.api("GET", f"streams/{stream_id}/stats")["relays"])
 
 
 def test_grid_plays_two_cameras_with_changing_pictures(open_notebook, lab, camera_factory):
@@ -61,9 +67,11 @@ def test_grid_plays_two_cameras_with_changing_pictures(open_notebook, lab, camer
         assert first["lit"], "the tile shows a picture, not a black canvas"
         assert first["sum"] != second["sum"], "the pictures change"
         assert locator.locator(".rn-badge").text_content() == "playing"
-    # one FFmpeg per stream, one viewer each
+        assert locator.get_attribute("data-codec") == "h264", "tiles play the camera's own H.264"
+    # one FFmpeg per stream (its source relay, the camera's one session), one viewer each
     ids = stream_ids(lab)
-    assert [relay_viewers(lab, ids[label]) for label in ("Cam A", "Cam B")] == [1, 1]
+    assert [viewers(lab, ids[label]) for label in ("Cam A", "Cam B")] == [1, 1]
+    assert [relays(lab, ids[label]) for label in ("Cam A", "Cam B")] == [["source"], ["source"]]
     assert nb.errors() == []
 
 
@@ -82,6 +90,7 @@ def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
     thumb.wait_for(state="visible")
     assert (thumb.get_attribute("src") or "").startswith("data:image/jpeg;base64,")
     frozen, data = frames(a), received(a)
+    assert viewers(lab, stream_ids(lab)["Cam A"]) == 1, "the paused tile keeps its subscription"
     wait_more_frames(b, 15)  # B plays on for a second: A's picture and data stay still
     assert (frames(a), received(a)) == (frozen, data)
     assert a.get_by_role("button", name="Play Cam A").is_enabled()
@@ -105,7 +114,7 @@ def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
     a.get_by_role("button", name="Stop Cam A").click()
     wait_phase(a, "stopped")
     ids = stream_ids(lab)
-    wait_until_sync(lambda: relay_viewers(lab, ids["Cam A"]) == 0, 10, "the stopped tile to unsubscribe")
+    wait_until_sync(lambda: viewers(lab, ids["Cam A"]) == 0, 10, "the stopped tile to unsubscribe")
     stopped = frames(a)
     a.get_by_role("button", name="Play Cam A").click()
     wait_until_sync(lambda: frames(a) > stopped, 10, "frames after play")
@@ -129,11 +138,13 @@ def test_expand_edit_remove(open_notebook, lab, camera_factory):
     dialog = page.locator("dialog.rn-expanded")
     dialog.wait_for(state="visible")
     wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 3, 20, "expanded frames")
-    assert relay_viewers(lab, ids["Cam A"], "full") == 1
+    assert dialog.get_attribute("data-codec") == "h264", "the expanded view plays H.264 like the tile"
     wait_phase(a, "paused")
+    # the expanded view and the paused tile both watch the source relay: no MPEG-1 transcode
+    assert (viewers(lab, ids["Cam A"]), relays(lab, ids["Cam A"])) == (2, ["source"])
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
-    wait_until_sync(lambda: relay_viewers(lab, ids["Cam A"], "full") == 0, 10, "the full view to close")
+    wait_until_sync(lambda: viewers(lab, ids["Cam A"]) == 1, 10, "the expanded view to close")
     wait_phase(a, "playing")
 
     # edit the label; the masked URL is left alone
@@ -243,7 +254,7 @@ def test_scrolled_out_of_view_pauses_and_resumes(open_notebook, lab, camera):
     wait_phase(cam, "paused")
     data = received(cam)
     # paused on the server: no data, the relay keeps its viewer
-    assert relay_viewers(lab, ids["Cam"]) == 1
+    assert viewers(lab, ids["Cam"]) == 1
     cam.scroll_into_view_if_needed()
     wait_phase(cam, "playing")
     wait_until_sync(lambda: received(cam) > data, 10, "data after scrolling back")
@@ -259,13 +270,13 @@ def test_rerun_and_close_leave_no_player_or_ffmpeg(open_notebook, lab, camera):
     for _ in range(3):  # re-running the cell replaces the view: its player and socket go
         nb.run_all_and_wait()
         wait_more_frames(tile(page, "Cam"), 3)
-    wait_until_sync(lambda: relay_viewers(lab, sid) == 1, 10, "one viewer after re-runs")
+    wait_until_sync(lambda: viewers(lab, sid) == 1, 10, "one viewer after re-runs")
     assert page.locator(".rn-tile").count() == 1
     # closing the notebook destroys the view; the relay stops after its idle timeout
     page.evaluate("() => { window.jupyterapp.commands.execute('application:close-all'); }")
     page.get_by_role("button", name="Discard").click()  # "Save your work?": the cells' outputs changed
     page.locator(".rn-tile").wait_for(state="detached")
-    wait_until_sync(lambda: relay_viewers(lab, sid) == 0, 10, "no viewer once the notebook is closed")
+    wait_until_sync(lambda: viewers(lab, sid) == 0, 10, "no viewer once the notebook is closed")
     wait_until_sync(lambda: not lab.ffmpeg_processes(), 10 + IDLE_TIMEOUT_S, "no FFmpeg after idle timeout")
 
 
