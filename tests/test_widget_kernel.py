@@ -55,6 +55,7 @@ def test_the_grid_plays_through_the_kernel_without_the_extension(
         assert (first["width"], first["height"]) == (640, 360)
         assert first["lit"], "the tile shows a picture, not a black canvas"
         assert first["sum"] != second["sum"], "the pictures change"
+        assert locator.get_attribute("data-codec") == "h264", "the comm carries the camera's own H.264"
     wait_until_sync(lambda: nb.execute("print(grid.connection)").strip() == "kernel", 10, "connection kernel")
     assert page.locator(".rtsp-notebook .rn-root").get_attribute("data-connection") == "kernel"
     assert [s["viewers"] for s in kernel_streams(nb)] == [1, 1]
@@ -95,9 +96,10 @@ def test_the_grid_plays_through_the_kernel_without_the_extension(
     assert [s["label"] for s in kernel_streams(nb)] == ["Cam A", "Cam B"]
     assert page.locator(".rn-tile").count() == 2
 
-    # closing the widget from Python closes its streams; the kernel's exit stops its FFmpeg processes
+    # closing the widget from Python closes its streams; the kernel's exit stops its FFmpeg processes: one
+    # per camera, its source relay (H.264 tiles need no MPEG-1 transcode)
     ffmpeg = kernel_lab.ffmpeg_processes()
-    assert len(ffmpeg) == 2
+    assert len(ffmpeg) == 2, [p.cmdline() for p in ffmpeg]
     nb.execute("grid.close()")
     page.locator(".rn-tile").first.wait_for(state="detached")
     wait_until_sync(lambda: [s["viewers"] for s in kernel_streams(nb)] == [0, 0], 10, "no viewer after close")
