@@ -172,16 +172,20 @@ class Engine:
         self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
         key = (record.id, prof)
-        while key not in self._relays and (leaving := self._leaving.get(key)) is not None:
-            # the relay that went idle still stops its FFmpeg: let it leave first, so the camera never
-            # has two sessions of ours for one profile (a new relay would start while the old one stops)
-            await asyncio.wait({leaving})
+        await self._after_leaving(key)
         self._check_open()
         # no await from here on: twenty simultaneous joins find or create the same relay
         viewers = self._viewers(self._stream_relays(stream_id))
         if viewers >= self.config.max_viewers:
             raise LimitError(f"this stream already has {viewers} viewers, the most allowed")
         return self._relay_for(record, prof).subscribe()
+
+    async def _after_leaving(self, key: tuple[str, Profile]) -> None:
+        """Return once no forgotten relay of ``key`` is still stopping its FFmpeg (none runs then: at
+        once). A new relay started while the old one stops would give the camera two sessions of ours
+        (for a source relay) or a profile two transcodes."""
+        while key not in self._relays and (leaving := self._leaving.get(key)) is not None:
+            await asyncio.wait({leaving})
 
     def _check_room(self, relay: Relay | None) -> None:
         """Raise LIMIT if starting ``relay`` (None: a new one) would pass ``max_relays``."""
@@ -229,8 +233,10 @@ class Engine:
             self._relays[key] = relay
         return relay
 
-    def _source(self, stream_id: str) -> Relay:
-        """The stream's source relay, for its transcodes (made again if it went idle and was dropped)."""
+    async def _source(self, stream_id: str) -> Relay:
+        """The stream's source relay, for its transcodes: made again if it went idle and was dropped, once
+        the dropped one has stopped (the camera never has two sessions of ours)."""
+        await self._after_leaving((stream_id, Profile.SOURCE))
         self._check_open()  # a transcode starting while the engine closes must not start a camera session
         return self._relay_for(self._records[stream_id], Profile.SOURCE, check=False)
 

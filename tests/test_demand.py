@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.store import AsyncStore, StreamStore
 from rtsp_notebook.thumbnails import ThumbnailService
 
-from .harness.helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, wait_until
+from .harness.helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, ffmpeg_roles, wait_until
 
 pytestmark = pytest.mark.camera
 
@@ -126,9 +127,10 @@ async def test_paused_viewers_do_not_hold_a_relay(camera, tmp_path):
         reader = Reader(await engine.subscribe(stream.id))
         await reader.wait_event(EventKind.VIDEO_START)
         await reader.wait_bytes(PACKET_SIZE * 20)
-        relay = engine.relay(stream.id)
+        relay = engine.relay(stream.id)  # the grid transcode, fed by the stream's source relay
         assert relay is not None and relay.spawns == 1
-        await wait_until(lambda: rtsp_sessions(camera.port) == 1, 5, "the relay's RTSP session")
+        await wait_until(lambda: rtsp_sessions(camera.port) == 1, 5, "the source relay's RTSP session")
+        assert ffmpeg_roles() == {"camera": 1, "stdin": 1}
 
         reader.sub.pause()
         await wait_until(lambda: not ffmpeg_children(), 5, "FFmpeg to stop for a paused viewer")
@@ -137,12 +139,13 @@ async def test_paused_viewers_do_not_hold_a_relay(camera, tmp_path):
         assert not reader.sub.closed and reader.closed is None, "the paused viewer stays subscribed"
         assert engine.relay(stream.id) is relay and reader.sub in relay.subscriptions
         assert not relay.running and engine.running_relays == 0
+        assert engine.relay(stream.id, "source") is None, "the source relay went with its transcode"
 
         reader.sub.resume()
         await reader.wait_event(EventKind.VIDEO_START, count=2, timeout=15)
         await reader.wait_bytes(PACKET_SIZE * 20)
         assert relay.spawns == 2 and relay.state is RelayState.PLAYING
-        assert len(ffmpeg_children()) == 1 and rtsp_sessions(camera.port) == 1
+        assert ffmpeg_roles() == {"camera": 1, "stdin": 1} and rtsp_sessions(camera.port) == 1
 
         # one paused and one active viewer: the relay plays on, well past the idle timeout
         other = Reader(await engine.subscribe(stream.id))
@@ -150,7 +153,7 @@ async def test_paused_viewers_do_not_hold_a_relay(camera, tmp_path):
         reader.sub.pause()
         await other.wait_frames(15, timeout=10)  # about 1 s of the grid profile: > 3 idle timeouts
         assert relay.state is RelayState.PLAYING and relay.running and relay._idle_handle is None
-        assert relay.spawns == 2 and len(ffmpeg_children()) == 1
+        assert relay.spawns == 2 and ffmpeg_roles() == {"camera": 1, "stdin": 1}
         assert not reader.sub.closed
         await other.stop()
         await reader.stop()
@@ -168,7 +171,8 @@ async def test_a_full_grid_can_still_expand(camera_factory, tmp_path):
         with pytest.raises(LimitError) as refused:
             await engine.subscribe(a.id, "full")
         assert refused.value.message == LIMIT_MESSAGE
-        assert engine.relay(a.id, "full") is None and len(ffmpeg_children()) == 2
+        # each camera: its source relay and its grid transcode (max_relays counts the tiles)
+        assert engine.relay(a.id, "full") is None and ffmpeg_roles() == {"camera": 2, "stdin": 2}
 
         relay_a = engine.relay(a.id)
         assert relay_a is not None
@@ -180,7 +184,10 @@ async def test_a_full_grid_can_still_expand(camera_factory, tmp_path):
         assert not relay_a.running and engine.relay(a.id) is relay_a
         assert not grid_a.sub.closed and grid_a.sub in relay_a.subscriptions
         assert engine.running_relays == 2
-        await wait_until(lambda: len(ffmpeg_children()) == 2, 5, "A's grid FFmpeg to stop")
+        await wait_until(lambda: ffmpeg_roles() == {"camera": 2, "stdin": 2}, 5, "A's grid FFmpeg to stop")
+        source_a = engine.relay(a.id, "source")
+        assert source_a is not None and source_a.spawns == 1, "the expanded view fed from A's one session"
+        assert rtsp_sessions(cam_a.port) == 1
 
         # the viewer level: LIMIT is not fatal, and the viewer subscribes once a place frees
         channel = MemoryChannel()
@@ -203,7 +210,11 @@ async def test_a_full_grid_can_still_expand(camera_factory, tmp_path):
             assert relay_full_a is not None
             await wait_until(lambda: relay_full_a.state is RelayState.IDLE, 5, "A's full relay to sleep")
             assert not full_a.sub.closed and engine.running_relays == 2
-            await wait_until(lambda: len(ffmpeg_children()) == 2, 5, "A's full FFmpeg to stop")
+            # nobody watches A now: its source relay goes with its last transcode, and B's feeds both of B's
+            await wait_until(lambda: ffmpeg_roles() == {"camera": 1, "stdin": 2}, 5, "A's FFmpegs to stop")
+            assert engine.relay(a.id, "source") is None and engine.running_relays == 2
+            await wait_until(lambda: rtsp_sessions(cam_a.port) == 0, 5, "A's camera session to close")
+            assert rtsp_sessions(cam_b.port) == 1
         finally:
             await viewer.close()
         for reader in (grid_a, grid_b, full_a):
@@ -243,8 +254,9 @@ async def test_an_unexpected_error_in_the_run_loop_restarts_the_relay(camera, tm
         stream = await engine.add_stream(camera.url)
         reader = Reader(await engine.subscribe(stream.id))
         await reader.wait_event(EventKind.VIDEO_START)
-        relay = engine.relay(stream.id)
+        relay, source = engine.relay(stream.id), engine.relay(stream.id, "source")
         assert relay is not None and relay.process is not None
+        assert source is not None and source.process is not None
         first_pid = relay.process.pid
 
         # Fault injection: a bug in the relay's own code cannot be produced on purpose, so one call of
@@ -268,9 +280,12 @@ async def test_an_unexpected_error_in_the_run_loop_restarts_the_relay(camera, tm
         await reader.wait_bytes(PACKET_SIZE * 20)
         assert relay.state is RelayState.PLAYING and relay.spawns == 2
         assert gone(first_pid), "the first run's FFmpeg was stopped"
-        assert [p.pid for p in ffmpeg_children()] == [relay.process.pid]
+        # the transcode's bug did not touch the camera's session: the same source relay fed its new run
+        assert engine.relay(stream.id, "source") is source and source.spawns == 1
+        assert sorted(p.pid for p in ffmpeg_children()) == sorted([relay.process.pid, source.process.pid])
         await relay.stop()  # does not raise
-        assert not ffmpeg_children() and reader.sub.closed
+        assert gone(relay.process.pid) and reader.sub.closed
+        await wait_until(lambda: not ffmpeg_children(), 5, "the source relay to go with its transcode")
 
     # Engine.close() closes the store even when a relay's stop raises (after really stopping it)
     (tmp_path / "second").mkdir()
@@ -326,7 +341,7 @@ async def test_cancelling_never_swallows_the_callers_cancellation(camera, tmp_pa
         stream = await engine.add_stream(camera.url)
         reader = Reader(await engine.subscribe(stream.id))
         await reader.wait_event(EventKind.VIDEO_START)
-        relay = engine.relay(stream.id)
+        relay = engine.relay(stream.id)  # the grid transcode (its kill grace is at most 0.3 s)
         assert relay is not None and relay.process is not None
         pid = relay.process.pid
         os.kill(pid, signal.SIGSTOP)  # a frozen FFmpeg ignores SIGTERM: the stop takes kill_grace
@@ -338,7 +353,9 @@ async def test_cancelling_never_swallows_the_callers_cancellation(camera, tmp_pa
             await stopper
         assert stopper.cancelled()
         await wait_until(lambda: gone(pid), 5, "FFmpeg to be stopped all the same")
+        # and the source relay it fed from goes with it (the cancelled stop released it)
         await wait_until(lambda: not ffmpeg_children(), 5, "FFmpeg to be reaped")
+        assert engine.relay(stream.id, "source") is None
         await reader.stop()
 
 
@@ -367,28 +384,46 @@ async def test_a_camera_with_b_frames_and_a_10_s_gop(camera_factory, tmp_path):
         async with engine_for(tmp_path, start_timeout=5) as engine:
             relays = lambda: [p for p in ffmpeg_children() if p.pid != keep.pid]  # noqa: E731
             stream = await engine.add_stream(camera.url)
+
             grid = Reader(await engine.subscribe(stream.id))
             await grid.wait_event(EventKind.VIDEO_START, timeout=25)  # a keyframe: the next is 10 s away
 
-            # (b) a relay started mid-GOP says it waits for a keyframe, then plays
+            # (b) an expanded view started mid-GOP plays at once from the source relay's cached GOP
+            # (B-frames and all): no second session, no wait for the camera's next keyframe
+            asked = time.time()
             full = Reader(await engine.subscribe(stream.id, "full"))
-            waiting = await full.wait_event(EventKind.STATE, message=WAITING_FOR_KEYFRAME, timeout=5)
-            assert waiting.state is RelayState.CONNECTING
-            await full.wait_event(EventKind.VIDEO_START, timeout=25)
+            started = await full.wait_event(EventKind.VIDEO_START, timeout=5)
             await full.wait_bytes(PACKET_SIZE * 20)
-            assert not full.kinds(EventKind.ERROR) and not grid.kinds(EventKind.ERROR)
-            assert full.kinds(EventKind.VIDEO_START)[0].at - waiting.at > 5, "it waited past start_timeout"
+            assert started.at - asked < 3, "the expanded view waited for the camera's next keyframe"
+            assert not [e for e in full.kinds(EventKind.STATE) if e.message == WAITING_FOR_KEYFRAME]
+            assert rtsp_sessions(camera.port) == 2, "the keeper's session and the source relay's"
+
+            await engine.remove_stream(stream.id)
+            assert grid.closed == full.closed == "ended"
+
+            # a source relay started mid-GOP (the stream added again: a new session) says it waits for a
+            # keyframe, and the tile it feeds is told the same; then it plays
+            other = await engine.add_stream(camera.url)
+            late = Reader(await engine.subscribe(other.id))
+            waiting = await late.wait_event(EventKind.STATE, message=WAITING_FOR_KEYFRAME, timeout=5)
+            assert waiting.state is RelayState.CONNECTING
+            await late.wait_event(EventKind.VIDEO_START, timeout=25)
+            await late.wait_bytes(PACKET_SIZE * 20)
+            assert late.kinds(EventKind.VIDEO_START)[0].at - waiting.at > 5, "it waited past start_timeout"
+            errors = [(e.profile, e.message) for r in (grid, full, late) for e in r.kinds(EventKind.ERROR)]
+            assert not errors, errors
 
             # (c) the stream is deleted while its relay waits for a keyframe: no FFmpeg stays
-            await engine.remove_stream(stream.id)
+            await engine.remove_stream(other.id)
             again = await engine.add_stream(camera.url)
             waiter = Reader(await engine.subscribe(again.id))
             await waiter.wait_event(EventKind.STATE, message=WAITING_FOR_KEYFRAME, timeout=5)
+            # its source relay's FFmpeg only: the transcode starts its own at the source's first bytes
             assert not waiter.kinds(EventKind.VIDEO_START) and len(relays()) == 1
             await engine.remove_stream(again.id)
             await wait_until(lambda: not relays(), 3, "the waiting relay's FFmpeg to stop after the delete")
             await wait_until(lambda: waiter.closed == "ended", 3, "the waiting viewer to be ended")
-            assert grid.closed == full.closed == "ended"
+            assert late.closed == "ended"
 
         # (d) no FFmpeg outlives its owner, even a SIGKILLed one, even an FFmpeg that has not written yet
         owner = await asyncio.create_subprocess_exec(
@@ -435,22 +470,29 @@ async def test_a_udp_only_camera(camera_factory, tmp_path):
     with pytest.raises(TransportRefusedError):
         await probe(ffmpeg_info().path, parse_source(camera.url), transport="tcp", timeout=5)
 
-    async with engine_for(tmp_path, backoff_initial=0.2, backoff_max=1.0) as engine:
+    async with engine_for(tmp_path, backoff_initial=0.2, backoff_max=1.0, idle_timeout=0.2) as engine:
         stream = await engine.add_stream(camera.url, options={"transport": "auto"})
         grid = Reader(await engine.subscribe(stream.id))
         await grid.wait_event(EventKind.VIDEO_START, timeout=20)
         await grid.wait_bytes(PACKET_SIZE * 20)
-        relay = engine.relay(stream.id)
-        assert relay is not None and transport_of(relay.argv) == "udp"
+        source = engine.relay(stream.id, "source")  # the only relay that opens the camera
+        assert source is not None and transport_of(source.argv) == "udp"
         assert engine._transports == {stream.id: "udp"}
 
         full = Reader(await engine.subscribe(stream.id, "full"))
         await full.wait_event(EventKind.VIDEO_START, timeout=20)
-        relay_full = engine.relay(stream.id, "full")
-        assert relay_full is not None and transport_of(relay_full.argv) == "udp"
-        assert relay_full.spawns == 1 and not full.kinds(EventKind.ERROR), "UDP first: no 461 on the way"
+        assert engine.relay(stream.id, "source") is source, "the expanded view shares the camera's session"
         await full.stop()
         await grid.stop()
+        await wait_until(lambda: not engine.relays, 5, "the idle relays to go")
+
+        # the camera's next session (a new source relay) starts with what worked
+        full = Reader(await engine.subscribe(stream.id, "full"))
+        await full.wait_event(EventKind.VIDEO_START, timeout=20)
+        source = engine.relay(stream.id, "source")
+        assert source is not None and transport_of(source.argv) == "udp"
+        assert source.spawns == 1 and not full.kinds(EventKind.ERROR), "UDP first: no 461 on the way"
+        await full.stop()
         await engine.remove_stream(stream.id)
 
         forced = await engine.add_stream(camera.url, options={"transport": "tcp"})
@@ -458,9 +500,9 @@ async def test_a_udp_only_camera(camera_factory, tmp_path):
         error = await reader.wait_event(EventKind.ERROR, timeout=15)
         assert error.code == "UNSUPPORTED"
         assert error.message is not None and "RTSP 461" in error.message, error.message
-        relay = engine.relay(forced.id)
-        assert relay is not None and isinstance(relay.last_error, TransportRefusedError)
-        assert transport_of(relay.argv) == "tcp" and relay.fallback_argv is None
+        source = engine.relay(forced.id, "source")  # its error reaches the grid viewer word for word
+        assert source is not None and isinstance(source.last_error, TransportRefusedError)
+        assert transport_of(source.argv) == "tcp" and source.fallback_argv is None
         await reader.wait_event(EventKind.STATE, state=RelayState.ERROR)
         await reader.wait_event(EventKind.ERROR, count=2, timeout=15)  # retried, refused the same way
         messages = [e.message or "" for e in reader.kinds(EventKind.ERROR)]
@@ -561,37 +603,40 @@ async def test_probes_are_bounded(tmp_path, monkeypatch):
 
 
 async def test_a_relay_that_went_idle_leaves_before_the_next_one_starts(camera, tmp_path):
-    """A viewer that comes back while the idle relay's FFmpeg is still stopping waits for it: the camera
-    never has two of our sessions for one profile (CI once saw two FFmpegs after viewers came and went)."""
+    """A viewer that comes back while the idle relays' FFmpegs are still stopping waits for them: the camera
+    never has two of our sessions (source relays), nor a profile two transcodes (CI once saw two FFmpegs
+    after viewers came and went). Found here: a transcode made a new source relay while the old one
+    stopped."""
     async with engine_for(tmp_path, idle_timeout=0.1, kill_grace=1.0) as engine:
         stream = await engine.add_stream(camera.url)
         first = Reader(await engine.subscribe(stream.id))
         await first.wait_bytes(PACKET_SIZE * 10)
-        relay = engine.relay(stream.id)
+        relay, source = engine.relay(stream.id), engine.relay(stream.id, "source")
         assert relay is not None and relay.process is not None
-        old = relay.process.pid
-        os.kill(
-            old, signal.SIGSTOP
-        )  # a stop that takes the whole kill grace (SIGTERM waits, SIGKILL ends it)
+        assert source is not None and source.process is not None
+        old = [source.process.pid, relay.process.pid]
+        for pid in old:  # stops that take the whole kill grace (SIGTERM waits, SIGKILL ends them)
+            os.kill(pid, signal.SIGSTOP)
         try:
             await first.stop()
-            await wait_until(lambda: engine.relay(stream.id) is None, 5, "the idle relay to be forgotten")
-            assert psutil.pid_exists(old), "the old FFmpeg is still stopping"
-            most = 0
+            await wait_until(lambda: not engine.relays, 5, "the idle relays to be forgotten")
+            assert psutil.pid_exists(old[0]), "the old source FFmpeg (the camera's session) is still stopping"
+            most = {"camera": 0, "stdin": 0}
 
             async def sample() -> None:
-                nonlocal most
                 while True:
-                    most = max(most, len(ffmpeg_children()))
+                    for role, count in ffmpeg_roles().items():
+                        most[role] = max(most[role], count)
                     await asyncio.sleep(0.01)  # a sampling interval, not a wait for a condition
 
             sampler = asyncio.get_running_loop().create_task(sample())
             second = Reader(await engine.subscribe(stream.id))
             await second.wait_bytes(PACKET_SIZE * 10)
             await cancel_and_wait(sampler)
-            assert most == 1, f"{most} FFmpeg processes at once for one camera and profile"
-            assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+            assert most == {"camera": 1, "stdin": 1}, f"FFmpegs at once for one camera and profile: {most}"
+            assert all(gone(pid) for pid in old)
             await second.stop()
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(old, signal.SIGCONT)
+            for pid in old:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)

@@ -129,6 +129,14 @@ class Relay(SourceRunner):
             self._idle_handle.cancel()
             self._idle_handle = None
 
+    def idle_now(self) -> None:
+        """Cut a running idle countdown short: nobody watches, so stop (or sleep, with paused viewers) at
+        once. A source relay is told this when its last transcode went to sleep or stopped, which already
+        waited its own idle timeout (or gave its place up to make room)."""
+        if self._idle_handle is not None:
+            self._cancel_idle()
+            self._idle()
+
     def _idle(self) -> None:
         self._idle_handle = None
         if self.needed or self.state is RelayState.STOPPED:

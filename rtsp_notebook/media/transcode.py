@@ -9,6 +9,7 @@ The camera's state is the source relay's: while the source connects, retries or 
 wrong password), the transcode's viewers are told the same state and errors, word for word, and its FFmpeg
 is stopped until the source plays again. A reconnect asked of the transcode is asked of the source. When the
 source relay stops, or the transcoding FFmpeg fails, the run ends and the relay's retry loop starts a new one.
+When the transcode goes to sleep or stops and the source is left with nobody to feed, the source goes at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .._compat import cancel_and_wait
@@ -24,7 +25,7 @@ from ..errors import FFmpegExitError, SourceError, error_for_code
 from .events import EventKind, RelayEvent, RelayState
 from .process import FFmpegProcess
 from .relay import Relay, RelayConfig
-from .subscription import Subscription, SubscriptionClosed
+from .subscription import CloseReason, Subscription, SubscriptionClosed
 
 __all__ = ["TranscodeRelay"]
 
@@ -46,11 +47,18 @@ def _error_of(event: RelayEvent) -> SourceError:
 
 
 class TranscodeRelay(Relay):
-    """A relay fed by ``upstream()``, the stream's source relay (looked up at each run: the engine may have
-    replaced it). ``argv`` reads MPEG-TS from stdin (:func:`~.ffmpeg.transcode_argv`)."""
+    """A relay fed by ``await upstream()``, the stream's source relay (looked up at each run: the engine may
+    have replaced it, and makes a new one only once the old one has stopped). ``argv`` reads MPEG-TS from
+    stdin (:func:`~.ffmpeg.transcode_argv`)."""
 
     def __init__(
-        self, stream_id: str, profile: str, argv: Sequence[str], *, upstream: Callable[[], Relay], **kw: Any
+        self,
+        stream_id: str,
+        profile: str,
+        argv: Sequence[str],
+        *,
+        upstream: Callable[[], Awaitable[Relay]],
+        **kw: Any,
     ) -> None:
         config = kw.pop("config", None) or RelayConfig()
         # a transcode holds no camera session and nothing to flush: it gets a short grace before SIGKILL
@@ -58,12 +66,33 @@ class TranscodeRelay(Relay):
         config = dataclasses.replace(config, kill_grace=min(config.kill_grace, KILL_GRACE))
         super().__init__(stream_id, profile, argv, config=config, **kw)
         self.upstream = upstream
+        self.source: Relay | None = None  # the source relay it last fed from
         self.feed: Subscription | None = None  # this relay's subscription to the source, while it runs
 
     def retry_now(self) -> None:
         """Cut a backoff short here and at the source (a reconnect, or Play after a wrong password)."""
         super().retry_now()
-        self.upstream().retry_now()
+        if self.source is not None:  # else the next run looks the source up, and it starts at once
+            self.source.retry_now()
+
+    async def sleep(self) -> None:
+        try:
+            await super().sleep()
+        finally:
+            self._release_source()
+
+    async def stop(self, reason: CloseReason = CloseReason.STOPPED) -> None:
+        try:
+            await super().stop(reason)
+        finally:  # a cancelled stop too: the feed closed when the run was cancelled
+            self._release_source()
+
+    def _release_source(self) -> None:
+        """This relay went to sleep or stopped: if that left the source relay with nobody to feed, it goes
+        at once instead of counting its own idle timeout down (the camera's session and the place under
+        ``max_relays`` are free only once the source's FFmpeg is gone too)."""
+        if self.source is not None and self.feed is None:
+            self.source.idle_now()
 
     async def _run_once(self, attempt: int) -> float:
         """One subscription to the source, with as many transcoding FFmpegs as the source's plays."""
@@ -72,7 +101,8 @@ class TranscodeRelay(Relay):
         self._keyframes.reset()
         self.playing_since = None
         self._played_from = None
-        self.feed = sub = self.upstream().subscribe()
+        self.source = source = await self.upstream()
+        self.feed = sub = source.subscribe()
         proc: FFmpegProcess | None = None
         pump: asyncio.Task[None] | None = None
         try:
