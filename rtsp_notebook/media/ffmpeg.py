@@ -219,6 +219,9 @@ def output_args(profile: Profile) -> list[str]:
     ]  # fmt: skip
 
 
+COPY_TIMESTAMPS = "setts=pts='if(eq(PTS,NOPTS),DTS,PTS)':dts='if(eq(DTS,NOPTS),PTS,DTS)'"
+
+
 def _mpegts_out(*extra: str) -> list[str]:
     return ["-f", "mpegts", *extra, "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "pipe:1"]
 
@@ -232,7 +235,9 @@ def source_argv(ffmpeg: str, source: Source, *, transport: str = "tcp") -> list[
             "-pix_fmt", "yuv420p", "-g", str(source.demo_fps), "-bf", "0",
         ]  # fmt: skip
     else:
-        codec = ["-c:v", "copy"]
+        # a camera with B-frames may give its first packet no DTS (RTP): the MPEG-TS muxer refuses it and
+        # FFmpeg exits (183), so a missing timestamp takes the other one
+        codec = ["-c:v", "copy", "-bsf:v", COPY_TIMESTAMPS]
     return [
         *base_args(ffmpeg, "info"), *input_args(source, transport),
         "-map", "0:v:0", "-an", "-sn", "-dn", *codec,
