@@ -6,10 +6,9 @@
 import JSMpeg from '@cycjimmy/jsmpeg-player';
 
 import { Pacer } from './pacer.js';
+import { StreamSocket } from './stream-socket.js';
 
 /** @typedef {import('./server.js').SocketLike} SocketLike */
-
-const OPEN = 1; // readyState of an open WebSocket (and KernelSocket)
 
 /**
  * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number, detail?: string}
@@ -93,41 +92,18 @@ export class LivePlayer {
         this.events.onFrame();
       },
     });
-    /** @type {SocketLike | null} */
-    this.socket = null;
-    this.open();
-  }
-
-  open() {
-    if (this.destroyed) return;
-    const socket = this.connect();
-    socket.binaryType = 'arraybuffer';
-    let opened = false;
-    socket.onopen = () => {
-      opened = true;
-    };
-    socket.onmessage = (event) => {
-      if (typeof event.data === 'string') {
-        /** @type {ServerMessage | null} */
-        let message = null;
-        try {
-          message = JSON.parse(event.data);
-        } catch {
-          return;
-        }
-        if (message && typeof message === 'object') this.events.onMessage(message);
-      } else {
-        this.bytes += event.data.byteLength;
-        this.pacer.push(new Uint8Array(event.data));
+    this.link = new StreamSocket(connect, {
+      onMessage: (message) => this.events.onMessage(message),
+      onBinary: (data) => {
+        this.bytes += data.byteLength;
+        this.pacer.push(new Uint8Array(data));
         this.events.onData?.();
-      }
-    };
-    socket.onclose = (event) => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      if (!this.destroyed) this.events.onClose({ code: event.code, reason: event.reason, opened });
-    };
-    this.socket = socket;
+      },
+      onClose: (event) => {
+        if (!this.destroyed) this.events.onClose(event);
+      },
+    });
+    this.link.open();
   }
 
   /** @param {Uint8Array} bytes */
@@ -150,28 +126,18 @@ export class LivePlayer {
   /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */
   send(action) {
     if (action === 'pause' || action === 'stop') this.pacer.reset();
-    if (this.socket && this.socket.readyState === OPEN) {
-      this.socket.send(JSON.stringify({ action }));
-      return true;
-    }
-    return false;
+    return this.link.send(action);
   }
 
   get connected() {
-    return this.socket !== null && this.socket.readyState <= OPEN;
+    return this.link.connected;
   }
 
   /** Stops decoding and closes the socket for good; nothing reconnects after this. */
   destroy() {
     if (this.destroyed) return;
     this.destroyed = true;
-    const socket = this.socket;
-    this.socket = null;
-    if (socket) {
-      socket.onmessage = null;
-      socket.onclose = null;
-      socket.close(1000, 'closed by the viewer');
-    }
+    this.link.close();
     this.pacer.reset();
     try {
       this.player.destroy();

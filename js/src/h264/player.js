@@ -9,16 +9,15 @@
 /// <reference path="./worker-text.d.ts" />
 import workerSource from 'worker-text:./worker.js';
 
+import { StreamSocket } from '../stream-socket.js';
+
 /** @typedef {import('../server.js').SocketLike} SocketLike */
-/** @typedef {import('../player.js').ServerMessage} ServerMessage */
 /** @typedef {import('../player.js').PlayerEvents} PlayerEvents */
 /** @typedef {import('./protocol.js').FromWorker} FromWorker */
 /** @typedef {import('./protocol.js').ToWorker} ToWorker */
 /** @typedef {import('./protocol.js').StreamInfo} StreamInfo */
 /** @typedef {import('./protocol.js').WorkerStats} WorkerStats */
 /** @typedef {import('./protocol.js').WorkerOptions} WorkerOptions */
-
-const OPEN = 1; // readyState of an open WebSocket (and KernelSocket)
 
 /**
  * LivePlayer's events, and what only this player knows.
@@ -85,9 +84,19 @@ export class H264Player {
     };
     const { webgl: _webgl, ...workerOptions } = options;
     this.post({ type: 'init', canvas: offscreen, options: workerOptions }, [offscreen]);
-    /** @type {SocketLike | null} */
-    this.socket = null;
-    this.open();
+    this.link = new StreamSocket(connect, {
+      onMessage: (message) => this.events.onMessage(message),
+      onBinary: (data) => {
+        this.bytes += data.byteLength;
+        // transferred, not copied: the socket hands over a buffer it does not use again
+        this.post({ type: 'data', buffer: data }, [data]);
+        this.events.onData?.();
+      },
+      onClose: (event) => {
+        if (!this.destroyed) this.events.onClose(event);
+      },
+    });
+    this.link.open();
   }
 
   /**
@@ -135,65 +144,21 @@ export class H264Player {
     }
   }
 
-  open() {
-    if (this.destroyed) return;
-    const socket = this.connect();
-    socket.binaryType = 'arraybuffer';
-    let opened = false;
-    socket.onopen = () => {
-      opened = true;
-    };
-    socket.onmessage = (event) => {
-      const data = event.data;
-      if (typeof data === 'string') {
-        /** @type {ServerMessage | null} */
-        let message = null;
-        try {
-          message = JSON.parse(data);
-        } catch {
-          return;
-        }
-        if (message && typeof message === 'object') this.events.onMessage(message);
-      } else {
-        this.bytes += data.byteLength;
-        // transferred, not copied: the socket hands over a buffer it does not use again
-        this.post({ type: 'data', buffer: data }, [data]);
-        this.events.onData?.();
-      }
-    };
-    socket.onclose = (event) => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      if (!this.destroyed) this.events.onClose({ code: event.code, reason: event.reason, opened });
-    };
-    this.socket = socket;
-  }
-
   /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */
   send(action) {
     if (action === 'pause' || action === 'stop') this.post({ type: 'reset' });
-    if (this.socket && this.socket.readyState === OPEN) {
-      this.socket.send(JSON.stringify({ action }));
-      return true;
-    }
-    return false;
+    return this.link.send(action);
   }
 
   get connected() {
-    return this.socket !== null && this.socket.readyState <= OPEN;
+    return this.link.connected;
   }
 
   /** Ends the Worker (its decoder and canvas with it) and closes the socket for good. */
   destroy() {
     if (this.destroyed) return;
     this.destroyed = true;
-    const socket = this.socket;
-    this.socket = null;
-    if (socket) {
-      socket.onmessage = null;
-      socket.onclose = null;
-      socket.close(1000, 'closed by the viewer');
-    }
+    this.link.close();
     this.worker.onmessage = null;
     this.worker.onerror = null;
     this.worker.terminate();
