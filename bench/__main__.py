@@ -17,7 +17,9 @@ command of its own:
 * ``outage`` (bench.outage): the camera hangs (SIGSTOP) and is stopped, then comes back;
 * ``cpu`` (bench.cpu): server CPU per extra WebSocket viewer, FFmpeg CPU per profile at 720p and 1080p;
 * ``flash`` (bench.flash): latency by flashing the camera white/black, and its drift;
-* ``browser`` (bench.browser): Chromium's CPU and the decoded fps of 4 and 16 demo tiles.
+* ``browser`` (bench.browser.paths): the widget in Chromium, H.264 tiles (WebCodecs) beside MPEG-1 tiles
+  (JSMpeg) of the same test cameras: fps and CPU of 16 and 32 tiles at 360p and 4 at 720p, kb/s, first
+  pictures.
 
 Each figure is one row of ``FIGURES`` below: the section whose result holds its value, its unit, its target
 and the check of it, its reference and how that reads (the words: ``bench._figures``).
@@ -65,7 +67,8 @@ from bench._figures import (
     truthy,
     within,
 )
-from bench.browser.runs import cpu_pages
+from bench.browser.figures import ROWS as BROWSER_ROWS
+from bench.browser.paths import path_pages
 from rtsp_notebook.media.ffmpeg import find_ffmpeg
 
 MIB = 1 << 20
@@ -101,7 +104,7 @@ SECTIONS = {
         Section("outage", lambda m, tmp: asyncio.run(outage.measure(m.outage_runs, tmp))),
         Section("cpu", lambda m, tmp: asyncio.run(cpu.measure(m.short, tmp))),
         Section("flash", lambda m, tmp: asyncio.run(flash.measure(m.flash_s, tmp))),
-        Section("browser", lambda m, _: cpu_pages(m.browser_runs, m.browser_window)),
+        Section("browser", lambda m, _: path_pages(m.browser_runs, m.browser_window)),
     )
 }
 
@@ -122,11 +125,6 @@ GRAB_TEXT = Text("{} (one-shot grab with its input flags, measured; DESIGN 1.36 
 LATENCY = ("flash", "median_ms")
 FFMPEG_ALONE = at(*LATENCY, "ffmpeg_alone")
 DRIFT = ("flash", "drift", "relay_full_adds")
-
-
-def browser_median(field: str) -> Callable[[list[dict[str, Any]]], float | None]:
-    """The median (upper middle) of a field over the browser section's runs."""
-    return lambda runs: None if not runs else round(float(sorted(x[field] for x in runs)[len(runs) // 2]), 1)
 
 
 def drift_span(scope: Scope) -> str:
@@ -231,18 +229,6 @@ def latency_row(profile: str, limit: float = 30) -> Row:
     )
 
 
-def browser_cpu_row(n: str) -> Row:
-    """10: Chromium's CPU for ``n`` demo tiles."""
-    return Row(
-        f"browser_{n}_tiles_cpu_percent",
-        f"10. Chromium CPU for {n} demo tiles (grid, Canvas2D)",
-        at("browser", "samples", n, then=browser_median("chromium_cpu_percent")),
-        "% core",
-        "—",
-        note=Text("slowest tile {} fps", at("browser", "samples", n, then=browser_median("fps_min"))),
-    )
-
-
 FIGURES: tuple[Row | Each, ...] = (
     # 1. first video
     Row("cold_first_video_ms", "1. first video, cold stream: WebSocket open → first I-frame bytes (server)",
@@ -324,12 +310,8 @@ FIGURES: tuple[Row | Each, ...] = (
              at("flash", "drift", "relay_full", "change_ms"),
              at("flash", "drift", "ffmpeg_alone", "change_ms")),
         Text("slope {} ms/min", at(*DRIFT, "slope_ms_per_min"))),
-    # 10. browser
-    browser_cpu_row("4"),
-    browser_cpu_row("16"),
-    Row("browser_16_tiles_fps_min", "10. 16 tiles in Chromium: slowest tile's decoded fps",
-        at("browser", "samples", "16", then=browser_median("fps_min")), "fps",
-        "all tiles ≥ 14 fps on 2 cores", at_least(14)),
+    # 10. browser: H.264 tiles beside MPEG-1 tiles (bench.browser.figures)
+    *BROWSER_ROWS,
 )  # fmt: skip
 
 

@@ -43,14 +43,18 @@ FIGURES = {
     "latency_relay_full_ms", "latency_relay_grid_ms", "latency_relay_h264_ms",
     "latency_relay_full_vs_predecessor_ms",
     "latency_relay_own_ms", "latency_drift_ms",
-    # 10. Chromium
-    "browser_4_tiles_cpu_percent", "browser_16_tiles_cpu_percent", "browser_16_tiles_fps_min",
+    # 10. Chromium: H.264 tiles beside MPEG-1 tiles of the same cameras
+    "browser_h264_16_tiles_fps_min", "browser_h264_16_tiles_cpu_percent", "browser_mpeg1_16_tiles_fps_min",
+    "browser_h264_720p_4_tiles_fps_min", "browser_h264_32_tiles_fps_min", "browser_h264_tile_kbps",
+    "browser_h264_warm_join_ms", "browser_h264_cold_first_picture_ms",
 }  # fmt: skip
 # figures whose reference is the predecessor's FFmpeg (or FFmpeg alone) measured in the same run
 MEASURED_REFERENCE = {
     "cold_first_video_ms", "warm_first_video_ms", "ffmpeg_cpu_720p25_full", "ffmpeg_cpu_720p25_grid",
     "ffmpeg_cpu_720p25_source",
     "thumb_streaming_ms", "thumb_idle_ms", "latency_relay_full_ms", "latency_relay_full_vs_predecessor_ms",
+    "browser_h264_16_tiles_cpu_percent", "browser_h264_tile_kbps", "browser_h264_warm_join_ms",
+    "browser_h264_cold_first_picture_ms",
 }  # fmt: skip
 
 

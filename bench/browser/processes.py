@@ -14,8 +14,9 @@ starts during the window counts in full, one that ends during it is lost (counte
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import psutil
 
 from tests.harness.browser import LabServer
+from tests.harness.camera import TestCamera
 
 Key = tuple[int, float]  # (pid, create time): a pid the kernel reused is another process
 
@@ -54,6 +56,20 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> dict[Key, float]:
             t = proc.cpu_times()
             times[(proc.pid, proc.create_time())] = t.user + t.system
     return times
+
+
+def thread_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each thread of ``pid``, with its name (``comm``): Chromium names its
+    threads (CrRendererMain, DedicatedWorker thread, Compositor, ThreadPoolForeg..., Media)."""
+    out: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (task / "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
 
 
 def machine_busy() -> float:
@@ -100,10 +116,14 @@ class Tracker:
         psutil.wait_procs(alive, timeout=5)
 
 
-def server_roles(server: LabServer) -> dict[str, list[psutil.Process]]:
-    """The Jupyter server and its descendants by role (jupyter server, ffmpeg, kernel, other)."""
+def server_roles(server: LabServer, cameras: Sequence[TestCamera] = ()) -> dict[str, list[psutil.Process]]:
+    """The Jupyter server and its descendants by role (jupyter server, ffmpeg, kernel, other), and the test
+    cameras' processes (``camera``: GStreamer, one x264 encode per camera whatever its clients)."""
     assert server.proc is not None
     roles: dict[str, list[psutil.Process]] = {"jupyter server": [psutil.Process(server.proc.pid)]}
+    for cam in cameras:
+        with contextlib.suppress(psutil.Error, TypeError):
+            roles.setdefault("camera", []).append(psutil.Process(cam.pid))
     for proc in server.descendants():
         with contextlib.suppress(psutil.Error):
             if "ffmpeg" in proc.name():
@@ -126,12 +146,13 @@ class Snapshot:
     chromium: dict[Key, float]
     chromium_types: dict[Key, str]
     renderer_main: dict[Key, tuple[float, float]]
+    renderer_threads: dict[Key, dict[int, tuple[str, float]]]
     server: dict[str, dict[Key, float]]
     busy: float
 
     @classmethod
-    def take(cls, server: LabServer) -> Snapshot:
-        roles = server_roles(server)
+    def take(cls, server: LabServer, cameras: Sequence[TestCamera] = ()) -> Snapshot:
+        roles = server_roles(server, cameras)
         tree = chromium_tree()
         types: dict[Key, str] = {}
         for proc in tree:
@@ -140,9 +161,11 @@ class Snapshot:
                 types[(proc.pid, proc.create_time())] = kind
         at = time.monotonic()
         chromium = cpu_seconds(tree)
-        main = {k: sched(k[0]) for k, kind in types.items() if kind == "renderer"}
+        renderers = [k for k, kind in types.items() if kind == "renderer"]
+        main = {k: on_wait for k in renderers if (on_wait := sched(k[0]))}
+        threads = {k: thread_seconds(k[0]) for k in renderers}
         by_role = {role: cpu_seconds(procs) for role, procs in roles.items()}
-        return cls(at, chromium, types, {k: v for k, v in main.items() if v}, by_role, machine_busy())
+        return cls(at, chromium, types, main, threads, by_role, machine_busy())
 
     def by_type(self, before: Snapshot, wall: float) -> dict[str, float]:
         """Chromium's CPU by process type (browser, renderer, gpu-process, utility, zygote), % of a core."""
@@ -165,6 +188,24 @@ class Snapshot:
         on, wait = max(deltas)
         return {"on_cpu_percent": round(on / wall * 100, 1), "waiting_percent": round(wait / wall * 100, 1)}
 
+    def renderer_threads_since(self, before: Snapshot, wall: float) -> dict[str, float]:
+        """The threads of the renderer that worked most, by name, % of a core (a name's threads summed:
+        every H.264 tile's Worker is a ``DedicatedWorker thread``; ``threads`` counts them)."""
+        best: dict[str, float] = {}
+        for key, threads in self.renderer_threads.items():
+            old = before.renderer_threads.get(key, {})
+            by_name: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for tid, (name, t) in threads.items():
+                # the main thread bears the process's name; ThreadPoolForeg1, 2, ... count as one
+                label = "main thread" if tid == key[0] else name.rstrip("0123456789")
+                by_name[label] = by_name.get(label, 0.0) + (t - old.get(tid, (name, 0.0))[1]) / wall * 100
+                counts[label] = counts.get(label, 0) + 1
+            if sum(by_name.values()) > sum(best.values()):
+                ranked = sorted(by_name.items(), key=lambda item: -item[1])
+                best = {f"{name} x{counts[name]}": round(value, 1) for name, value in ranked}
+        return {k: v for k, v in best.items() if v >= 0.5}
+
     def chromium_since(self, before: Snapshot) -> dict[str, Any]:
         """What Chromium used from ``before`` to this snapshot (a CPU sample's fields)."""
         wall = self.at - before.at
@@ -177,6 +218,7 @@ class Snapshot:
             "chromium_cpu_by_type": self.by_type(before, wall),
             # all decoding runs on this one thread: it caps the grid, whatever the number of cores
             "renderer_main_thread": self.busiest_renderer(before, wall),
+            "renderer_threads_percent": self.renderer_threads_since(before, wall),
         }
 
     def server_since(self, before: Snapshot) -> dict[str, Any]:

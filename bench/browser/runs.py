@@ -11,10 +11,11 @@ import functools
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from bench.browser.processes import Snapshot, Tracker, chromium_tree
 from tests.harness.browser import LabServer, NotebookPage, launch_chromium
@@ -42,6 +43,7 @@ FPS_TARGET = 14.0  # DESIGN §6: all 16 tiles ≥ 14 fps on 2 cores, Canvas2D
 GRID_FPS = 15  # the grid profile's rate
 WARM_FRAMES = 30  # every tile decoded this many pictures (2 s at 15 fps) before a CPU window opens
 JS = Path(__file__).resolve().parent / "js"
+INSECURE_HOST = "lab.test"  # Chromium maps it to 127.0.0.1: plain HTTP on a name that is not localhost
 
 
 @functools.cache
@@ -70,23 +72,35 @@ def close_quietly(browser: Browser) -> None:
 @contextlib.contextmanager
 def session() -> Iterator[Bench]:
     """One ``jupyter lab`` and one headless Chromium for every run; on the way out no stream is left, and
-    any process the server could not stop is killed."""
+    any process the server could not stop is killed. Chromium resolves ``lab.test`` to 127.0.0.1, and the
+    server takes that Host: a page opened as ``http://lab.test:PORT`` is not a secure context (no WebCodecs:
+    the tiles play MPEG-1 with JSMpeg). Every page runs ``js/instrument.js`` before its own scripts."""
     from playwright.sync_api import sync_playwright
 
     tracker = Tracker()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rn-bench-browser-")))
         stack.callback(tracker.kill_leftovers)  # after the server stopped (an ExitStack unwinds in reverse)
-        server = stack.enter_context(LabServer(tmp))
+        server = stack.enter_context(LabServer(tmp, extra_args=["--ServerApp.allow_remote_access=True"]))
         playwright = stack.enter_context(sync_playwright())
-        browser = launch_chromium(playwright)
+        browser = launch_chromium(playwright, f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1")
         stack.callback(close_quietly, browser)
         context = browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(30_000)
+        context.add_init_script(script=script("instrument"))
         tracker.note(chromium_tree())
         bench = Bench(server, context, tracker)
         yield bench
         bench.fresh()
+
+
+class InsecureNotebookPage(NotebookPage):
+    """A notebook opened as ``http://lab.test:PORT/...``: the same server, not a secure context."""
+
+    @property
+    def url(self) -> str:
+        parts = urlsplit(super().url)
+        return parts._replace(netloc=f"{INSECURE_HOST}:{parts.port}").geturl()
 
 
 def wait_attr(page: Page, locator: Any, name: str, value: str, timeout: float = 20.0) -> None:
@@ -105,6 +119,7 @@ class Bench:
     tracker: Tracker
     count: int = 0
     errors: list[str] = field(default_factory=list)
+    shots: Path | None = None  # a folder: each CPU page saves a PNG of itself at the end of its window
 
     def fresh(self) -> None:
         """No kernel, no stream (their relays stop), no FFmpeg: the next streams start cold."""
@@ -113,18 +128,28 @@ class Bench:
 
     @contextlib.contextmanager
     def notebook(
-        self, name: str, adds: str, grid: str, viewport: ViewportSize = VIEWPORT
+        self,
+        name: str,
+        adds: str,
+        grid: str,
+        viewport: ViewportSize = VIEWPORT,
+        *,
+        secure: bool = True,
+        more: Sequence[str] = (),
     ) -> Iterator[NotebookPage]:
         """A fresh page with a fresh notebook, opened and its kernel idle (cells not run yet): its first cell
-        connects and runs ``adds``, its second is ``grid``."""
+        connects and runs ``adds``, its second is ``grid``, then ``more`` cells. Not ``secure``: the page
+        comes as ``http://lab.test:PORT`` (the tiles play MPEG-1)."""
         self.fresh()
         self.count += 1
-        cells = [f"import rtsp_notebook as rn\nhub = rn.connect()\n{adds}", grid]
+        cells = [f"import rtsp_notebook as rn\nhub = rn.connect()\n{adds}", grid, *more]
         path = self.server.write_notebook(f"{name}-{self.count}", cells)
         page = self.context.new_page()
         try:
             page.set_viewport_size(viewport)
-            nb = NotebookPage(page, self.server, path.relative_to(self.server.root).as_posix()).open()
+            kind = NotebookPage if secure else InsecureNotebookPage
+            nb = kind(page, self.server, path.relative_to(self.server.root).as_posix()).open()
+            assert page.evaluate("window.isSecureContext") is secure, "the page's secure context"
             self.tracker.note(chromium_tree())
             if viewport != VIEWPORT:
                 page.evaluate(script("close_left"))
@@ -179,13 +204,12 @@ class Bench:
 
     # 3. CPU and decoded fps
 
-    def cpu(self, n: int, window: float) -> dict[str, Any]:
+    def cpu(self, spec: TilesPage, window: float) -> dict[str, Any]:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        patterns = DEMO_PATTERNS_ORDER[:n]
-        # a loop, not a line per stream: 16 tiles of the default size fit under a short cell
-        adds = f"for p in {list(patterns)!r}:\n    hub.add(f'demo://{{p}}?{DEMO_QUERY}', label=p)"
-        with self.notebook(f"cpu-{n}", adds, "hub.grid(renderer='canvas2d')", CPU_VIEWPORT) as nb:
+        n = spec.count
+        grid = "hub.grid(renderer='canvas2d'" + (f", columns={spec.columns})" if spec.columns else ")")
+        with self.notebook(spec.name, spec.adds, grid, spec.viewport, secure=spec.secure) as nb:
             page = nb.page
             self.run_all(nb)
             self.wait_cells(nb)
@@ -193,31 +217,70 @@ class Bench:
             off = [t["label"] for t in page.evaluate(script("tiles"))["tiles"] if not t["onScreen"]]
             assert not off, f"tiles not wholly on screen (a tile out of view pauses): {off}"
             try:
-                ready = {"count": n, "frames": WARM_FRAMES}
+                ready = {"count": n, "frames": spec.warm_frames}
                 page.wait_for_function(script("tiles_ready"), arg=ready, timeout=60_000, polling=200)
                 warmed = True
             except PlaywrightTimeout:  # a tile that never warms up is a finding: it shows in its fps
                 warmed = False
             self.tracker.note(self.server.descendants())
-            before, start = Snapshot.take(self.server), page.evaluate(script("tiles"))
+            before, start = Snapshot.take(self.server, spec.cameras), page.evaluate(script("tiles"))
             page.wait_for_timeout(window * 1000)  # the fixed measurement window
-            after, end = Snapshot.take(self.server), page.evaluate(script("tiles"))
+            after, end = Snapshot.take(self.server, spec.cameras), page.evaluate(script("tiles"))
             relays = {s["label"]: s for s in self.server.api("GET", "stats")}
+            if self.shots is not None:
+                self.shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(self.shots / f"{spec.name}-{self.count}.png"))
             errors = nb.errors()
         chromium = after.chromium_since(before)
         return {
             "tiles": n,
-            "source": f"demo://<pattern>?{DEMO_QUERY}",
-            "patterns": list(patterns),
+            "source": spec.source,
+            "secure_context": spec.secure,
             "window_s": chromium["window_s"],
             "warmed_up": warmed,
             **chromium,
-            **page_figures(start, end, chromium["renderer_main_thread"], errors),
+            **page_figures(start, end, chromium["renderer_main_thread"], errors, spec.fps_target),
             # the relay's own output rate (its last 5 s) and what it dropped for a slow viewer
             "relay_fps": {label: r["fps"] for label, r in relays.items()},
+            # each relay's output kb/s, median over the streams, by profile: "source" is the camera's own
+            # video (what an H.264 tile receives), "grid" the MPEG-1 transcode
+            "relay_kbps_by_profile": relay_kbps(relays.values()),
             "relay_dropped_bytes_since_start": sum(r["dropped_bytes"] for r in relays.values()),
             **after.server_since(before),
         }
+
+
+@dataclass(frozen=True)
+class TilesPage:
+    """A CPU page: ``count`` tiles of the streams its first cell adds (``adds``), on ``viewport``."""
+
+    name: str
+    adds: str
+    count: int
+    source: str  # what the streams are, for the JSON
+    fps_target: float  # the rate a tile should hold (the source's, or the grid profile's for MPEG-1)
+    secure: bool = True  # False: http://lab.test, the tiles play MPEG-1
+    columns: int | None = None
+    viewport: ViewportSize = field(default_factory=lambda: CPU_VIEWPORT)
+    warm_frames: int = WARM_FRAMES
+    cameras: tuple[TestCamera, ...] = ()  # their processes' CPU is counted too
+
+
+def demo_page(n: int) -> TilesPage:
+    """``n`` tiles of ``demo://`` sources (an FFmpeg each on the server: lavfi, then x264, for H.264)."""
+    patterns = DEMO_PATTERNS_ORDER[:n]
+    # a loop, not a line per stream: 16 tiles of the default size fit under a short cell
+    adds = f"for p in {list(patterns)!r}:\n    hub.add(f'demo://{{p}}?{DEMO_QUERY}', label=p)"
+    return TilesPage(f"cpu-{n}", adds, n, f"demo://<pattern>?{DEMO_QUERY}: {', '.join(patterns)}", FPS_TARGET)
+
+
+def relay_kbps(streams: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """The median output kb/s of the streams' relays, by profile (the API's stats of each stream)."""
+    by: dict[str, list[float]] = {}
+    for stream in streams:
+        for relay in stream["relays"]:
+            by.setdefault(relay["profile"], []).append(relay["kbps"])
+    return {profile: round(statistics.median(values), 1) for profile, values in sorted(by.items())}
 
 
 def first_frame_sample(rec: dict[str, Any]) -> dict[str, Any]:
@@ -237,23 +300,45 @@ def first_frame_sample(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def page_figures(
-    start: dict[str, Any], end: dict[str, Any], main: dict[str, float], errors: list[str]
+    start: dict[str, Any], end: dict[str, Any], main: dict[str, float], errors: list[str], target: float
 ) -> dict[str, Any]:
-    """What the page did in a CPU window, from two readings of tiles.js: each tile's decoded fps, the page's
+    """What the page did in a CPU window, from two readings of tiles.js: each tile's decoded fps (and drawn
+    fps: an H.264 tile's Worker draws at most one picture per animation frame), kb/s received, the page's
     animation frames per second; and the main thread's time per decoded picture (added to ``main``)."""
     page_s = (end["now"] - start["now"]) / 1000
-    frames0 = {t["label"]: t["frames"] for t in start["tiles"]}
-    fps = {t["label"]: round((t["frames"] - frames0.get(t["label"], 0)) / page_s, 2) for t in end["tiles"]}
+    first = {t["label"]: t for t in start["tiles"]}
+
+    def rate(field: str, scale: float = 1.0) -> dict[str, float]:
+        out = {}
+        for t in end["tiles"]:
+            was = first.get(t["label"], {}).get(field)
+            if t[field] is not None and was is not None:
+                out[t["label"]] = round((t[field] - was) * scale / page_s, 2)
+        return out
+
+    fps = rate("frames")
+    drawn = rate("drawn")
+    kbps = rate("bytes", 8 / 1000)
     if main and sum(fps.values()):  # main-thread time per decoded picture, all tiles together
         main["ms_per_picture"] = round(main["on_cpu_percent"] * 10 / sum(fps.values()), 2)
+    shown = drawn if len(drawn) == len(fps) else fps  # JSMpeg draws every picture it decodes
     return {
+        "codecs": sorted({str(t["codec"]) for t in end["tiles"]}),
+        "h264_workers": end["workers"],
         "fps": fps,
         "fps_min": min(fps.values()),
         "fps_median": round(statistics.median(fps.values()), 2),
+        "drawn_fps": drawn,
+        "drawn_fps_min": min(shown.values()),
+        "drawn_fps_median": round(statistics.median(shown.values()), 2),
+        "kbps": kbps,
+        "kbps_median": round(statistics.median(kbps.values()), 1),
         # JSMpeg decodes at most one picture per player per animation frame: this caps every tile's fps
         "page_frames_per_s": round((end["raf"] - start["raf"]) / page_s, 1),
-        "tiles_at_target": sum(v >= FPS_TARGET for v in fps.values()),
+        "fps_target": target,
+        "tiles_at_target": sum(v >= target for v in shown.values()),
         "badges": sorted({t["badge"] for t in end["tiles"]}),
+        "figures_lines": sorted({t["figures"] for t in end["tiles"]})[:4],
         # a tile that says "playing" and decoded nothing in the window is stuck
         "stuck_tiles": [label for label, value in fps.items() if value == 0],
         "page_errors": len(errors),
@@ -284,7 +369,7 @@ def measure(bench: Bench, cameras: Sequence[TestCamera], runs: int, window: floa
             )
         print(f"  resume: {', '.join(f'{x:.0f}' for x in resumed)} ms", flush=True)
         for n in (4, 16):
-            cpu = bench.cpu(n, window)
+            cpu = bench.cpu(demo_page(n), window)
             samples[f"cpu_{n}"].append(cpu)
             print(
                 f"  {n} demo tiles: Chromium {cpu['chromium_cpu_percent']} %; fps min {cpu['fps_min']}, "
@@ -295,28 +380,6 @@ def measure(bench: Bench, cameras: Sequence[TestCamera], runs: int, window: floa
                 flush=True,
             )
     return samples
-
-
-def cpu_pages(runs: int, window: float) -> dict[str, Any]:
-    """``python -m bench``'s browser section: Chromium's CPU and every tile's decoded fps for 4 and 16 demo
-    tiles (the CPU pages), ``runs`` times."""
-    from tests.harness.browser import browser_available
-
-    ok, why = browser_available()
-    if not ok:
-        raise RuntimeError(f"Chromium cannot run here: {why}")
-    samples: dict[str, list[dict[str, Any]]] = {"4": [], "16": []}
-    with session() as bench:
-        for _ in range(runs):
-            for n in (4, 16):
-                sample = bench.cpu(n, window)
-                samples[str(n)].append(sample)
-                print(
-                    f"  {n} tiles: Chromium {sample['chromium_cpu_percent']} % of a core, slowest tile "
-                    f"{sample['fps_min']} fps, machine {sample['machine_busy_percent']} % busy",
-                    flush=True,
-                )
-    return {"window_s": window, "page_errors": bench.errors, "samples": samples}
 
 
 # -- the README's screenshot -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Installed on every notebook page of the bench before its cells run. Records, from now on and in page time
-// (performance.now()), when each tile appears and when its data-frames first changes, and counts the page's
+// (performance.now()), when each tile element appears and when its data-frames first changes (keyed by a
+// serial per element: two grids may show one stream), and counts the page's
 // animation frames. Also defines window.__rnPanel(path), the notebook panel of a path (run_all.js,
 // cells_done.js).
 () => {
@@ -14,10 +15,13 @@
   window.__rnBench = rec;
   const tick = () => { rec.raf += 1; requestAnimationFrame(tick); };  // the page's frame rate
   requestAnimationFrame(tick);
+  const keys = new WeakMap();
   const entry = (el, now) => {
-    const id = el.dataset.streamId;
-    if (!rec.tiles[id]) rec.tiles[id] = {created: now, first: null, label: null};
-    return rec.tiles[id];
+    if (!keys.has(el)) {
+      keys.set(el, String(Object.keys(rec.tiles).length));
+      rec.tiles[keys.get(el)] = {created: now, first: null, label: null, stream: el.dataset.streamId, codec: null};
+    }
+    return rec.tiles[keys.get(el)];
   };
   new MutationObserver((mutations) => {
     const now = performance.now();
@@ -33,6 +37,7 @@
         if (tile.first === null) {
           tile.first = now;
           tile.label = m.target.querySelector('.rn-label').textContent;
+          tile.codec = m.target.dataset.codec || null;
         }
       }
     }
