@@ -1,4 +1,4 @@
-"""The test camera itself, read by the real FFmpeg: frames, H.265, auth, restart, pause, stop."""
+"""The test camera itself, read by the real FFmpeg: frames, H.265, auth, restart, pause, stop, its clients."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from .harness.camera import CameraError, TestCamera
+from .harness.helpers import wait_until_sync
 
 FRAME_RE = re.compile(rb"frame=\s*(\d+)")
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +171,28 @@ def test_several_clients_share_the_camera(camera: TestCamera, ffmpeg_path: str) 
                 p.kill()
                 p.communicate()
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+
+
+def test_the_camera_counts_its_clients(camera: TestCamera, reader: Callable[..., Reader]) -> None:
+    assert (camera.clients(), camera.peak_clients()) == (0, 0)
+    first, second = reader(camera.url), reader(camera.url)
+    wait_until_sync(lambda: camera.clients() == 2, 10, "two clients")
+    for client in (first, second):  # connected and playing, not only connected
+        assert client.wait_frames(3, timeout=15) >= 3, client.stderr()
+    assert (camera.clients(), camera.peak_clients()) == (2, 2)
+    first.close()  # SIGTERM: FFmpeg says TEARDOWN and closes its connection
+    wait_until_sync(lambda: camera.clients() == 1, 10, "the first client to go")
+    second.proc.kill()  # a client that says nothing: its connection ends with the process
+    wait_until_sync(lambda: camera.clients() == 0, 10, "the second client to go")
+    assert camera.peak_clients() == 2, "the most at once since the start"
+    camera.restart()
+    assert (camera.clients(), camera.peak_clients()) == (0, 0), "a restart counts from 0 again"
+    camera.pause()
+    try:
+        with pytest.raises(CameraError, match="not running"):
+            camera.clients()  # a frozen camera would answer nothing: it says so at once
+    finally:
+        camera.resume()
 
 
 def test_set_pattern_flashes_the_picture(camera_factory: Callable[..., TestCamera], ffmpeg_path: str) -> None:

@@ -9,6 +9,8 @@ bindings); this module starts it, waits for its ``READY`` line, and stops, resta
         cam.resume()
         cam.restart()                # same port
         cam.set_pattern("white")     # switch the picture now; returns when its first white picture left
+        cam.clients()                # RTSP clients connected now (one per FFmpeg reading it)
+        cam.peak_clients()           # the most connected at once since this start
 
     cam = TestCamera(user="alice", password="s3cret", request_log=tmp_path / "requests.log")
     cam.logins()                     # login attempts so far (DESCRIBE requests with credentials)
@@ -23,6 +25,7 @@ import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -125,6 +128,7 @@ class TestCamera:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._out = b""  # what the server printed after READY and was not read yet
+        self._talk = threading.Lock()  # one command and its answer at a time (set_pattern, clients)
         self._paused = False
         self.returncode: int | None = None
         self.start_seconds: float | None = None  # spawn -> READY of the last start
@@ -318,22 +322,47 @@ class TestCamera:
         and when its first picture of the new pattern left the source (for ``black`` and ``white`` checked on
         the picture's centre), or None when no client is watching. Later starts keep the pattern.
         """
+        with self._talk:
+            self._send(f"pattern {pattern}")
+            deadline = time.monotonic() + timeout
+            switched: float | None = None
+            while True:
+                words = self._read_line(deadline).split()
+                if words and words[0] == "ERROR":
+                    raise CameraError(" ".join(words[1:]))
+                if len(words) == 3 and words[:2] == ["PATTERN", pattern]:
+                    switched = float(words[2])
+                    self.pattern = pattern
+                elif len(words) == 3 and words[:2] == ["FRAME", pattern] and switched is not None:
+                    return switched, None if words[2] == "-" else float(words[2])
+
+    def clients(self, timeout: float = 10.0) -> int:
+        """The RTSP clients connected to the camera now: TCP connections it holds, from the accept to their
+        end (FFmpeg opens one per session, over TCP or UDP). A client that just went may count for a moment
+        (its end reaches the camera's loop after the process ended): wait for a count with a deadline."""
+        return self._clients(timeout)[0]
+
+    def peak_clients(self, timeout: float = 10.0) -> int:
+        """The most clients connected at once since this start of the camera (a restart starts again from
+        0): a session that came and went between two calls of :meth:`clients` still shows here."""
+        return self._clients(timeout)[1]
+
+    def _clients(self, timeout: float) -> tuple[int, int]:
+        with self._talk:
+            self._send("clients")
+            deadline = time.monotonic() + timeout
+            while True:  # skips the lines of an earlier command (a FRAME that came after its wait gave up)
+                words = self._read_line(deadline).split()
+                if len(words) == 3 and words[0] == "CLIENTS":
+                    return int(words[1]), int(words[2])
+
+    def _send(self, command: str) -> None:
+        """Write one command line to the server's stdin."""
         if not self.running or self._paused:
             raise CameraError("the camera is not running")
         assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(f"pattern {pattern}\n".encode())
+        self._proc.stdin.write(f"{command}\n".encode())
         self._proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        switched: float | None = None
-        while True:
-            words = self._read_line(deadline).split()
-            if words and words[0] == "ERROR":
-                raise CameraError(" ".join(words[1:]))
-            if len(words) == 3 and words[:2] == ["PATTERN", pattern]:
-                switched = float(words[2])
-                self.pattern = pattern
-            elif len(words) == 3 and words[:2] == ["FRAME", pattern] and switched is not None:
-                return switched, None if words[2] == "-" else float(words[2])
 
     def _read_line(self, deadline: float) -> str:
         """The next line the server printed after READY."""

@@ -16,6 +16,11 @@ centre is checked, so it is the first picture in the new colour; for other patte
 picture after the switch), or ``FRAME NAME -`` when no client is watching (no picture is being made). A bad
 command is answered by ``ERROR <why>``. The pattern is kept for the clients that come later.
 
+    clients           count the RTSP clients (TCP connections the server holds; FFmpeg opens one per session)
+
+answered on stdout by ``CLIENTS <now> <peak>``: the clients connected now, and the most that were connected
+at once since the camera started (so that a session that came and went between two questions still shows).
+
 With ``--user`` the camera asks for a login, by ``--auth basic`` (the default) or ``--auth digest`` (most IP
 cameras). The password may come from ``$RTSP_TEST_CAMERA_PASSWORD`` instead of ``--password``, which keeps it
 out of ``ps``. ``--request-log PATH`` appends a line per DESCRIBE to PATH (``DESCRIBE login`` when it carries
@@ -224,6 +229,27 @@ class Picture:
             print(f"ERROR unknown command {line!r}", flush=True)
 
 
+class Clients:
+    """The RTSP clients the server holds: each one from its ``client-connected`` signal to its ``closed``
+    signal (the end of its TCP connection, whatever ended it: a TEARDOWN, a kill, the server)."""
+
+    def __init__(self, server: GstRtspServer.RTSPServer) -> None:
+        self.connected: set[GstRtspServer.RTSPClient] = set()
+        self.peak = 0  # the most clients connected at once since the start
+        server.connect("client-connected", self._on_connected)
+
+    def _on_connected(self, _server: object, client: GstRtspServer.RTSPClient) -> None:
+        self.connected.add(client)
+        self.peak = max(self.peak, len(self.connected))
+        client.connect("closed", self._on_closed)
+
+    def _on_closed(self, client: GstRtspServer.RTSPClient) -> None:
+        self.connected.discard(client)  # a set: a second "closed" of one client changes nothing
+
+    def report(self) -> None:
+        print(f"CLIENTS {len(self.connected)} {self.peak}", flush=True)
+
+
 def build_server(
     args: argparse.Namespace, description: str, picture: Picture | None = None
 ) -> GstRtspServer.RTSPServer:
@@ -303,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     check_pipeline(description)
     picture = Picture(args)
     server = build_server(args, description, picture)
+    clients = Clients(server)
     if args.request_log:
         log_requests(server, args.request_log)
 
@@ -336,7 +363,11 @@ def main(argv: list[str] | None = None) -> int:
                 while b"\n" in pending:  # commands, one per line
                     line, _, rest = bytes(pending).partition(b"\n")
                     pending[:] = rest
-                    picture.command(line.decode("utf-8", "replace"))
+                    command = line.decode("utf-8", "replace")
+                    if command.split() == ["clients"]:
+                        clients.report()
+                    else:
+                        picture.command(command)
                 return GLib.SOURCE_CONTINUE
             print("camera_server: stdin closed (parent gone), stopping", file=sys.stderr)
             loop.quit()
