@@ -11,11 +11,13 @@ when every running relay is watched is the new one refused with ``LIMIT``, and :
 lets a refused viewer wait for a place. The transport ``auto`` tries TCP, then UDP after an RTSP 461, and
 remembers per stream what worked.
 
-One RTSP session per camera (DESIGN §2): a stream's ``source`` relay is the only one that opens the camera
-(its own video copied into MPEG-TS); viewers of ``codec=h264`` watch it directly, and the MPEG-1 profiles
-``grid`` and ``full`` are :class:`~.media.transcode.TranscodeRelay` s fed from it. A source relay that only
-feeds transcodes is not counted by ``max_relays`` (its transcodes are), nor are their feeds counted as
-viewers.
+One RTSP session per camera stream (DESIGN §2): a stream's ``source`` relay is the only one that opens the
+camera (its own video copied into MPEG-TS); viewers of ``codec=h264`` watch it directly, and the MPEG-1
+profiles ``grid`` and ``full`` are :class:`~.media.transcode.TranscodeRelay` s fed from it. A stream with a
+``sub_url`` (the camera's low-resolution substream) has a second copy relay, ``sub``, for what tiles show
+(``grid``: H.264 tiles and the MPEG-1 grid transcode); the expanded view (``full``), ``frames()`` at full
+size and thumbnails use the main stream. A copy relay that only feeds transcodes is not counted by
+``max_relays`` (its transcodes are), nor are their feeds counted as viewers.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .media.ffmpeg import (
     transport_order,
 )
 from .media.relay import Relay, RelayConfig
-from .media.sources import parse_source
+from .media.sources import Source, parse_source
 from .media.stats import RelayStats
 from .media.subscription import CloseReason, Subscription
 from .media.transcode import TranscodeRelay
@@ -61,6 +63,20 @@ _STATE_RANK = [
     RelayState.IDLE,
     RelayState.STOPPED,
 ]
+
+
+def _copy_for(record: StreamRecord, profile: Profile) -> Profile:
+    """The copy relay behind ``profile``: tiles (``grid``) watch the substream when there is one."""
+    if profile.copied:
+        return profile
+    return Profile.SUB if profile is Profile.GRID and record.sub_url is not None else Profile.SOURCE
+
+
+def _camera(record: StreamRecord, copy: Profile) -> Source:
+    """The camera stream a copy relay opens."""
+    if copy is Profile.SUB and record.sub_url is not None:
+        return parse_source(record.sub_url)
+    return parse_source(record.url)
 
 
 @dataclass(frozen=True)
@@ -167,10 +183,10 @@ class Engine:
         prof = Profile.parse(profile)
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}: use one of {', '.join(CODECS)}")
-        if codec == "h264":
-            prof = Profile.SOURCE
         self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
+        if codec == "h264":
+            prof = _copy_for(record, prof)
         key = (record.id, prof)
         await self._after_leaving(key)
         self._check_open()
@@ -179,6 +195,14 @@ class Engine:
         if viewers >= self.config.max_viewers:
             raise LimitError(f"this stream already has {viewers} viewers, the most allowed")
         return self._relay_for(record, prof).subscribe()
+
+    def viewed_relay(self, stream_id: str, profile: Profile | str, codec: str = "mpeg1") -> Relay | None:
+        """The relay a viewer of ``profile`` and ``codec`` watches now (a copy relay for ``h264``)."""
+        prof = Profile(profile)
+        record = self._records.get(stream_id)
+        if codec == "h264":
+            prof = _copy_for(record, prof) if record is not None else Profile.SOURCE
+        return self._relays.get((stream_id, prof))
 
     async def _after_leaving(self, key: tuple[str, Profile]) -> None:
         """Return once no forgotten relay of ``key`` is still stopping its FFmpeg (none runs then: at
@@ -206,9 +230,9 @@ class Engine:
 
     def _argvs(self, record: StreamRecord, profile: Profile) -> tuple[list[str], list[str] | None]:
         """The relay's argv, and its fallback over the other transport (transport ``auto``)."""
-        if profile is not Profile.SOURCE:
+        if not profile.copied:
             return transcode_argv(self.ffmpeg.path, profile), None
-        source = parse_source(record.url)
+        source = _camera(record, profile)
         option = str(record.options.get("transport", "auto"))
         first, fallback = transport_order(option, self._transports.get(record.id))
         argv = source_argv(self.ffmpeg.path, source, transport=first)
@@ -233,15 +257,17 @@ class Engine:
             self._relays[key] = relay
         return relay
 
-    async def _source(self, stream_id: str) -> Relay:
-        """The stream's source relay, for its transcodes: made again if it went idle and was dropped, once
-        the dropped one has stopped (the camera never has two sessions of ours)."""
-        await self._after_leaving((stream_id, Profile.SOURCE))
+    async def _source(self, stream_id: str, profile: Profile) -> Relay:
+        """The copy relay that feeds the transcode of ``profile`` (the substream for ``grid`` when the
+        stream has one), made again if it went idle and was dropped, once the dropped one has stopped (the
+        camera never has two sessions of ours)."""
+        await self._after_leaving((stream_id, _copy_for(self._records[stream_id], profile)))
         self._check_open()  # a transcode starting while the engine closes must not start a camera session
-        return self._relay_for(self._records[stream_id], Profile.SOURCE, check=False)
+        record = self._records[stream_id]  # the latest: its substream may have changed meanwhile
+        return self._relay_for(record, _copy_for(record, profile), check=False)
 
     def _new_relay(self, record: StreamRecord, profile: Profile) -> Relay:
-        source = parse_source(record.url)
+        source = _camera(record, profile if profile.copied else Profile.SOURCE)
         argv, fallback = self._argvs(record, profile)
         log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
         common: dict[str, Any] = {
@@ -252,9 +278,9 @@ class Engine:
             "on_demand": self._notify_capacity,
             "on_wake": self._wake,
         }
-        if profile is not Profile.SOURCE:
+        if not profile.copied:
             return TranscodeRelay(
-                record.id, profile, argv, upstream=lambda: self._source(record.id), **common
+                record.id, profile, argv, upstream=lambda: self._source(record.id, profile), **common
             )
         return Relay(
             record.id,
@@ -287,14 +313,15 @@ class Engine:
             except LimitError as exc:
                 log.warning("stream %s: keep-alive relay not started: %s", record.id, exc.message)
 
-    def _forget(self, relay: Relay) -> None:
-        """Drop a relay from the table at once (a new join makes a new one) and stop it."""
+    def _forget(self, relay: Relay, reason: CloseReason = CloseReason.STOPPED) -> None:
+        """Drop a relay from the table at once (a new join makes a new one) and stop it (its subscribers
+        are closed with ``reason``)."""
         key = (relay.stream_id, relay.profile)
         if self._relays.get(key) is relay:
             del self._relays[key]
         if not self._stream_relays(relay.stream_id):
             self._records.pop(relay.stream_id, None)
-        task = asyncio.get_running_loop().create_task(relay.stop(), name=f"stop {relay.name}")
+        task = asyncio.get_running_loop().create_task(relay.stop(reason), name=f"stop {relay.name}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
         self._leaving[key] = task
@@ -308,9 +335,14 @@ class Engine:
 
     # -- streams --------------------------------------------------------------------------------
     async def add_stream(
-        self, url: str, label: str | None = None, options: Mapping[str, Any] | None = None
+        self,
+        url: str,
+        label: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        sub_url: str | None = None,
     ) -> StreamRecord:
-        record = await self.store.add(url, label, options)
+        record = await self.store.add(url, label, options, sub_url=sub_url)
         self._keep_alive(record)
         return record
 
@@ -321,23 +353,25 @@ class Engine:
         url: str | None = None,
         label: str | None = None,
         options: Mapping[str, Any] | None = None,
+        sub_url: str | None = None,
     ) -> StreamRecord:
-        """Change a stream; its running relays restart when the URL or the transport changed."""
+        """Change a stream (``sub_url=""`` removes its substream); its running copy relays restart when
+        their URL or the transport changed, and the relays that follow the substream move to it."""
         before = await self.store.get(stream_id)
-        record = await self.store.update(stream_id, url=url, label=label, options=options)
+        record = await self.store.update(stream_id, url=url, label=label, options=options, sub_url=sub_url)
         if stream_id in self._records:
             self._records[stream_id] = record
         transport = record.options.get("transport")
-        if record.url != before.url or transport != before.options.get("transport"):
-            self._transports.pop(stream_id, None)  # a new camera or a new choice: try again from TCP
-            source = parse_source(record.url)
-            for relay in self._stream_relays(stream_id):
-                # a transcode follows its source relay's restart; restarting it too would replay the
-                # old URL's error to its viewers (from the source not yet restarted) and stop its FFmpeg
-                if isinstance(relay, TranscodeRelay):
-                    continue
-                argv, relay.fallback_argv = self._argvs(record, relay.profile)
-                await relay.restart(argv, source.secrets)
+        if transport != before.options.get("transport"):
+            self._transports.pop(stream_id, None)  # a new choice: try again from TCP
+            await self._restart_copy(record, Profile.SOURCE)
+            await self._restart_copy(record, Profile.SUB)
+        else:
+            if record.url != before.url:
+                self._transports.pop(stream_id, None)  # a new camera: try again from TCP
+                await self._restart_copy(record, Profile.SOURCE)
+            if record.sub_url != before.sub_url:
+                await self._reroute(record, had_sub=before.sub_url is not None)
         keep = bool(record.options.get("keep_alive"))
         for relay in self._stream_relays(stream_id):
             if relay.profile is Profile.GRID and relay.keep_alive != keep:
@@ -346,6 +380,24 @@ class Engine:
                     self._forget(relay)
         self._keep_alive(record)
         return record
+
+    async def _restart_copy(self, record: StreamRecord, copy: Profile) -> None:
+        """Restart a running copy relay on its (new) URL; the transcodes it feeds follow its restart
+        (restarting them too would replay the old URL's error to their viewers and stop their FFmpeg)."""
+        relay = self._relays.get((record.id, copy))
+        if relay is not None:
+            argv, relay.fallback_argv = self._argvs(record, copy)
+            await relay.restart(argv, _camera(record, copy).secrets)
+
+    async def _reroute(self, record: StreamRecord, *, had_sub: bool) -> None:
+        """The substream was added, changed or removed: the old ``sub`` relay goes, and what watched it
+        (H.264 tiles, the grid transcode) subscribes again to the relay it should watch now."""
+        old = self._relays.get((record.id, Profile.SUB))
+        if old is not None:
+            self._forget(old, CloseReason.REROUTED)
+        grid = self._relays.get((record.id, Profile.GRID))
+        if grid is not None and (had_sub or record.sub_url is not None):
+            await grid.restart()  # its next run looks its feed up again
 
     async def remove_stream(self, stream_id: str) -> None:
         """Soft-delete a stream; its relays stop and their viewers get ``ended``."""

@@ -214,7 +214,7 @@ class ThumbnailService:
 
     def _live_keyframe(self, stream_id: str) -> tuple[bytes, float] | None:
         """The newest I-frame of a playing relay of the stream (source first), with when it arrived."""
-        for profile in (Profile.SOURCE, Profile.FULL, Profile.GRID):
+        for profile in (Profile.SOURCE, Profile.SUB, Profile.FULL, Profile.GRID):
             relay = self.engine.relay(stream_id, profile)
             if relay is not None and relay.state is RelayState.PLAYING and relay.last_keyframe:
                 return relay.last_keyframe, relay.last_keyframe_at or time.time()

@@ -41,7 +41,15 @@ from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.store import AsyncStore, StreamStore
 from rtsp_notebook.thumbnails import ThumbnailService
 
-from .harness.helpers import Reader, engine_for, ffmpeg_children, ffmpeg_info, ffmpeg_roles, wait_until
+from .harness.helpers import (
+    MemoryChannel,
+    Reader,
+    engine_for,
+    ffmpeg_children,
+    ffmpeg_info,
+    ffmpeg_roles,
+    wait_until,
+)
 
 pytestmark = pytest.mark.camera
 
@@ -74,29 +82,6 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-class MemoryChannel:
-    """An in-memory ``viewer.Channel``. The channel is an adapter interface (the WebSocket handler and the
-    widget comm implement it); the real WebSocket is tested in tests/test_server.py. Here it records
-    what the viewer was sent."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.binary_bytes = 0
-        self.closed: tuple[int | None, str | None] | None = None
-
-    async def send_binary(self, data: bytes) -> None:
-        self.binary_bytes += len(data)
-
-    async def send_json(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        self.closed = (code, reason)
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("type") == kind]
 
 
 @contextlib.contextmanager

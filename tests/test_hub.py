@@ -212,8 +212,8 @@ def test_tables_have_explicit_dtypes(hub, camera):
     cam = hub.add(camera.url, label="Door")
     next(iter(cam.frames(fps=None, width=320, count=1)))
     streams = hub.streams()
-    assert list(streams.columns) == ["id", "label", "url", "state", "viewers", "last_error", "transport",
-                                     "keep_alive", "created_at", "updated_at"]  # fmt: skip
+    assert list(streams.columns) == ["id", "label", "url", "sub_url", "state", "viewers", "last_error",
+                                     "transport", "keep_alive", "created_at", "updated_at"]  # fmt: skip
     assert str(streams["created_at"].dtype) == "datetime64[us, UTC]"
     assert isinstance(streams["state"].dtype, pd.CategoricalDtype)
     assert streams.loc[0, "label"] == "Door" and streams.loc[0, "transport"] == "auto"
@@ -227,7 +227,9 @@ def test_tables_have_explicit_dtypes(hub, camera):
 
 
 def test_no_password_in_reprs_or_tables(hub, camera):
-    cam = hub.add(camera.url_with("admin", PASSWORD), label="Secret")
+    secret_url = camera.url_with("admin", PASSWORD)
+    cam = hub.add(secret_url, label="Secret", sub_url=secret_url + "?s=1")
+    assert cam.sub_url is not None and "admin:***@" in cam.sub_url
     text = "\n".join([
         repr(cam), cam._repr_html_(), repr(hub), hub._repr_html_(), hub.streams().to_csv(),
         hub.stats().to_csv(), hub.events().to_csv(), repr(hub.list()), repr(hub.grid([cam]).get_state()),

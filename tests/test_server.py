@@ -36,8 +36,9 @@ async def test_health(jp_fetch):
 async def test_stream_crud_with_masked_urls(jp_fetch, camera):
     url = camera.url_with("admin", PASSWORD)
     created = await add(jp_fetch, url, "Door")
-    assert set(created) == {"id", "label", "url", "options", "created_at", "updated_at", "state", "viewers",
-                            "last_error", "ws_url"}  # fmt: skip
+    assert set(created) == {"id", "label", "url", "sub_url", "options", "created_at", "updated_at", "state",
+                            "viewers", "last_error", "ws_url"}  # fmt: skip
+    assert created["sub_url"] is None
     assert created["url"] == mask_url(url) == f"rtsp://admin:***@127.0.0.1:{camera.port}/cam"
     assert created["options"] == {"transport": "auto", "keep_alive": False}
     assert created["state"] == "idle" and created["viewers"] == 0
@@ -52,6 +53,12 @@ async def test_stream_crud_with_masked_urls(jp_fetch, camera):
         jp_fetch, "PUT", "streams", sid, body={"options": {"keep_alive": False, "transport": "udp"}}
     )
     assert status == 200 and changed["options"]["transport"] == "udp"
+    # the substream (issue 14): masked like the url, null removes it
+    status, changed = await api(jp_fetch, "PATCH", "streams", sid, body={"sub_url": url + "?subtype=1"})
+    assert status == 200 and changed["sub_url"] == mask_url(url) + "?subtype=1"
+    assert PASSWORD not in json.dumps(await api(jp_fetch, "GET", "streams"))
+    status, changed = await api(jp_fetch, "PATCH", "streams", sid, body={"sub_url": None})
+    assert status == 200 and changed["sub_url"] is None
 
     status, error = await api(jp_fetch, "POST", "streams", body={"url": url})
     assert status == 409 and error["error"]["code"] == "CONFLICT"
@@ -78,6 +85,11 @@ async def test_stream_crud_with_masked_urls(jp_fetch, camera):
 async def test_hostile_urls_are_refused_and_not_stored(jp_fetch, url):
     status, error = await api(jp_fetch, "POST", "streams", body={"url": url})
     assert status == 400 and error["error"]["code"] == "INVALID_URL", error
+    if url is not None:  # (a null sub_url is no substream) the same rules for a substream, named as such
+        body = {"url": "rtsp://cam/main", "sub_url": url}
+        status, error = await api(jp_fetch, "POST", "streams", body=body)
+        assert status == 400 and error["error"]["code"] == "INVALID_URL", error
+        assert error["error"]["message"].startswith("sub_url: "), error
     assert await api(jp_fetch, "GET", "streams") == (200, [])
 
 

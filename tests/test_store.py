@@ -23,7 +23,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtsp_notebook.errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
+from rtsp_notebook.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidURLError,
+    StoreError,
+    StreamNotFoundError,
+)
 from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.store import (
     DEFAULT_OPTIONS,
@@ -289,7 +295,8 @@ def test_repr_and_public_hide_the_password(store: StreamStore) -> None:
     assert repr(door) == f"StreamRecord(id={door.id!r}, label='Door', url={door.masked_url!r})"
     public = door.public()
     assert "s3cret" not in json.dumps(public)
-    assert list(public) == ["id", "label", "url", "options", "created_at", "updated_at"]
+    assert list(public) == ["id", "label", "url", "sub_url", "options", "created_at", "updated_at"]
+    assert public["sub_url"] is None
     assert public["url"] == parse_source(DOOR).masked
     for key in ("created_at", "updated_at"):
         assert public[key].endswith(("Z", "+00:00"))
@@ -339,6 +346,61 @@ def test_update_of_the_url_leaves_no_old_password_on_disk(store: StreamStore, db
     store.update(door.id, url=f"rtsp://admin:{SECOND_PW}@door.example/stream1")
     assert files_holding(db.parent, [FIRST_PW]) == []
     assert files_holding(db.parent, [SECOND_PW]) != []
+
+
+SUB_PW = "Qv5-substream-Tn8"
+DOOR_SUB = f"rtsp://admin:{SUB_PW}@door.example/cam/realmonitor?channel=1&subtype=1"
+
+
+def test_sub_url_is_stored_masked_in_public_and_checked_like_url(store: StreamStore) -> None:
+    """Issue 14: the camera's substream is validated, normalised and masked exactly like ``url``."""
+    door = store.add(DOOR, label="Door", sub_url=DOOR_SUB)
+    assert door.sub_url == parse_source(DOOR_SUB).url and store.get(door.id).sub_url == door.sub_url
+    assert SUB_PW not in repr(door) and SUB_PW not in json.dumps(door.public())
+    assert door.public()["sub_url"] == parse_source(DOOR_SUB).masked
+    assert repr(door).endswith(f"sub_url={door.masked_sub_url!r})")
+    with pytest.raises(InvalidURLError) as bad:
+        store.add(YARD, sub_url="http://yard.example/low")
+    assert str(bad.value).startswith("sub_url: The scheme 'http' is not supported")
+    with pytest.raises(InvalidURLError, match=r"^sub_url: The stream URL must be a string, not int"):
+        store.update(door.id, sub_url=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="sub_url is the same as url"):
+        store.update(door.id, sub_url=DOOR)
+    with pytest.raises(InvalidInputError, match="sub_url is the same as url"):
+        store.update(door.id, url=DOOR_SUB)  # a new url that is the kept substream
+    assert store.get(door.id) == door  # nothing refused was stored
+    assert store.update(door.id, label="Front").sub_url == door.sub_url  # None keeps it
+    assert store.update(door.id, sub_url="").sub_url is None  # "" removes it
+    assert store.get(door.id).public()["sub_url"] is None
+
+
+def test_sub_url_password_leaves_the_disk_on_change_and_delete(store: StreamStore, db: Path) -> None:
+    door = store.add(f"rtsp://admin:{FIRST_PW}@door.example/stream1", sub_url=DOOR_SUB)
+    assert files_holding(db.parent, [SUB_PW]) != []
+    store.update(door.id, sub_url=f"rtsp://admin:{SECOND_PW}@door.example/low")
+    assert files_holding(db.parent, [SUB_PW]) == []
+    store.delete(door.id)
+    assert files_holding(db.parent, [FIRST_PW, SECOND_PW, SUB_PW]) == []
+    with raw(db) as conn:
+        row = conn.execute("SELECT url, sub_url FROM streams WHERE id = ?", (door.id,)).fetchone()
+    assert row == ("rtsp://admin:***@door.example/stream1", "rtsp://admin:***@door.example/low")
+    plain = store.add(YARD)  # a stream without a substream is deleted too
+    store.delete(plain.id)
+
+
+def test_a_version_2_database_gains_sub_url(db: Path) -> None:
+    db.touch(mode=0o600)
+    stamp = "2025-01-01T00:00:00.000000+00:00"
+    with raw(db) as conn:
+        for sql in store_module._MIGRATIONS[0]:  # migration 2 changes only rows
+            conn.execute(sql)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("INSERT INTO streams VALUES ('yard', ?, 'Yard', '{}', ?, ?, NULL)", (YARD, stamp, stamp))
+        conn.commit()
+    with StreamStore(db) as opened:
+        assert opened.schema_version == 3
+        assert opened.get("yard").url == YARD and opened.get("yard").sub_url is None
+        assert opened.update("yard", sub_url=DOOR_SUB).sub_url == parse_source(DOOR_SUB).url
 
 
 def test_opening_an_older_database_scrubs_its_deleted_streams(db: Path) -> None:
@@ -462,7 +524,7 @@ def test_connection_settings(store: StreamStore, db: Path) -> None:
 
 
 def test_schema_version_is_the_latest(store: StreamStore) -> None:
-    assert store.schema_version == store_module.SCHEMA_VERSION == len(store_module._MIGRATIONS) == 2
+    assert store.schema_version == store_module.SCHEMA_VERSION == len(store_module._MIGRATIONS) == 3
 
 
 def test_migrates_an_empty_version_0_file(db: Path) -> None:
@@ -486,7 +548,7 @@ def test_refuses_a_newer_schema(db: Path) -> None:
     with pytest.raises(StoreError) as info:
         StreamStore(db)
     assert str(info.value) == (
-        f"the stream database at {db} has schema version 99, newer than this rtsp-notebook knows (2); "
+        f"the stream database at {db} has schema version 99, newer than this rtsp-notebook knows (3); "
         "upgrade rtsp-notebook to use it"
     )
     assert db.read_bytes() == before

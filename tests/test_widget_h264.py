@@ -210,6 +210,34 @@ def test_h264_tiles_play_pause_resume_stop_expand_and_close(
     assert nb.errors() == []
 
 
+def test_tiles_show_the_substream_and_the_expanded_view_the_main_stream(
+    open_notebook, page: Page, lab: LabServer, camera_factory, tmp_path: Path
+) -> None:
+    """A stream with a ``sub_url``: its tile plays the small substream, its expanded view the main stream."""
+    main, sub = camera_factory(width=640, height=360), camera_factory(width=320, height=180)
+    cells = [
+        "import rtsp_notebook as rn\nhub = rn.connect()\n"
+        f"hub.add({main.url!r}, label='Door', sub_url={sub.url!r})",
+        "grid = hub.grid(renderer='canvas2d')\ngrid",
+    ]
+    nb = open_notebook(cells)
+    nb.run_all_and_wait()
+    door = tile(page, "Door")
+    wait_phase(door, "playing")
+    assert_plays(nb, door, tmp_path / "substream-tile.png")
+    assert door.get_attribute("data-codec") == "h264"
+    assert door.get_attribute("data-video-size") == "320x180"
+    door.get_by_role("button", name="Expand Door").click()
+    dialog = page.locator("dialog.rn-expanded")
+    dialog.wait_for(state="visible")
+    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    assert dialog.get_attribute("data-video-size") == "640x360"
+    nb.screenshot(tmp_path / "substream-expanded.png")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    assert nb.errors() == []
+
+
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_a_demo_stream_plays_h264(open_notebook, page: Page, lab: LabServer, tmp_path: Path, ui: str) -> None:
     sockets = Sockets(page)

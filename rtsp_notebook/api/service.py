@@ -31,7 +31,7 @@ __all__ = ["PROBE_TIMEOUT", "STREAM_SOCKET", "ProbeFailedError", "StreamService"
 
 PROBE_TIMEOUT = 5.0
 STREAM_SOCKET = "rtsp/ws/stream"  # the stream WebSocket of DESIGN §4, under the base URL
-_FIELDS = ("url", "label", "options")
+_FIELDS = ("url", "sub_url", "label", "options")
 
 
 def checked_id(stream_id: object) -> str:
@@ -90,8 +90,8 @@ class StreamService:
         return self.stream_dict(await self.engine.store.get(checked_id(stream_id)))
 
     async def add_stream(self, body: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
-        """Store ``{"url", "label"?, "options"?}``; with ``check``, read the camera first (up to 5 s),
-        raising :class:`ProbeFailedError` when it cannot be read."""
+        """Store ``{"url", "sub_url"?, "label"?, "options"?}``; with ``check``, read the camera first (up to
+        5 s), raising :class:`ProbeFailedError` when it cannot be read."""
         url, label, options = body.get("url"), body.get("label"), body.get("options")
         if url is None:
             raise InvalidURLError('the body needs a "url", as in {"url": "rtsp://camera/stream1"}')
@@ -106,7 +106,8 @@ class StreamService:
                     )
             except RtspNotebookError as exc:
                 raise ProbeFailedError(exc) from exc
-        answer = self.stream_dict(await self.engine.add_stream(url, label, options))
+        sub_url = body.get("sub_url")
+        answer = self.stream_dict(await self.engine.add_stream(url, label, options, sub_url=sub_url))
         if probed is not None:
             answer["probe"] = probed.as_dict()
         return answer
@@ -115,11 +116,20 @@ class StreamService:
         sid = checked_id(stream_id)
         unknown = sorted(set(body) - set(_FIELDS))
         if unknown:
-            raise InvalidInputError(f"unknown field {unknown[0]!r}; a stream has url, label and options")
+            raise InvalidInputError(
+                f"unknown field {unknown[0]!r}; a stream has url, sub_url, label and options"
+            )
         if "url" in body and body["url"] is None:
             parse_source(None)  # an explicit null is a bad URL (the pinned message), not "unchanged"
+        sub_url = body.get("sub_url")
+        if "sub_url" in body and sub_url is None:
+            sub_url = ""  # an explicit null removes the substream
         record = await self.engine.update_stream(
-            sid, url=body.get("url"), label=body.get("label"), options=body.get("options")
+            sid,
+            url=body.get("url"),
+            label=body.get("label"),
+            options=body.get("options"),
+            sub_url=sub_url,
         )
         if "url" in body:
             self.thumbnails.forget(sid)

@@ -192,7 +192,9 @@ class ViewerConnection:
         if self._closed or self.subscription is None:
             return  # our own stop or close
         self.subscription = None
-        if closed.reason is CloseReason.ENDED:
+        if closed.reason is CloseReason.REROUTED:
+            await self.start()  # the relay it should watch now (the substream was added or removed)
+        elif closed.reason is CloseReason.ENDED:
             self.channel.close(1000, "ended")
         elif closed.reason is CloseReason.TOO_SLOW:
             await self._send(error_message("LIMIT", closed.message, fatal=True))
@@ -202,8 +204,8 @@ class ViewerConnection:
             self.channel.close(1001, closed.message[:100])
 
     def _relay(self) -> Relay | None:
-        """The relay this viewer watches (the source relay for ``h264``)."""
-        return self.engine.relay(self.stream_id, Profile.SOURCE if self.codec == "h264" else self.profile)
+        """The relay this viewer watches (a copy relay for ``h264``)."""
+        return self.engine.viewed_relay(self.stream_id, self.profile, self.codec)
 
     async def handle(self, raw: str | bytes) -> None:
         """One client message: ``{"action": ...}``; anything else gets ``BAD_REQUEST`` (socket stays)."""

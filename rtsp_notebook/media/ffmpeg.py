@@ -54,17 +54,24 @@ log = logging.getLogger(__name__)
 
 
 class Profile(str, enum.Enum):
-    """What a relay makes: the camera's own video (``source``), or MPEG-1 for small tiles or the expanded
-    view. Viewers ask for ``grid`` or ``full`` (:meth:`parse`); the engine picks the relay."""
+    """What a relay makes: the camera's own video (``source``; ``sub``: its substream, for tiles), or
+    MPEG-1 for small tiles or the expanded view. Viewers ask for ``grid`` or ``full`` (:meth:`parse`);
+    the engine picks the relay."""
 
     GRID = "grid"
     FULL = "full"
     SOURCE = "source"
+    SUB = "sub"
+
+    @property
+    def copied(self) -> bool:
+        """A copy of a camera stream (one RTSP session), not a transcode."""
+        return self in (Profile.SOURCE, Profile.SUB)
 
     @classmethod
     def parse(cls, value: object) -> Profile:
         """A profile a viewer may ask for (``grid`` or ``full``)."""
-        if isinstance(value, Profile) and value is not Profile.SOURCE:
+        if isinstance(value, Profile) and not value.copied:
             return value
         if value in ("grid", "full"):
             return cls(value)
@@ -249,8 +256,8 @@ def source_argv(ffmpeg: str, source: Source, *, transport: str = "tcp") -> list[
 def transcode_argv(ffmpeg: str, profile: Profile) -> list[str]:
     """The argv of an MPEG-1 profile fed from the source relay: MPEG-TS on stdin, as in :func:`output_args`
     on stdout. ``Input #0`` on stderr (``info``) says the source's bytes were understood."""
-    if profile is Profile.SOURCE:
-        raise ValueError("the source profile is not transcoded")
+    if profile.copied:
+        raise ValueError(f"the {profile.value} profile is not transcoded")
     return [
         *base_args(ffmpeg, "info"),
         "-flags", "low_delay",

@@ -35,6 +35,7 @@ class CloseReason(str, enum.Enum):
     TOO_SLOW = "viewer too slow"  # nothing read for ``stuck_timeout``
     CHANNEL_CLOSED = "channel closed"  # the WebSocket or the comm went away
     BY_VIEWER = "stopped by the viewer"
+    REROUTED = "the stream's substream changed"  # its viewers subscribe again, to the relay now in use
 
     def __str__(self) -> str:  # the text itself, in f-strings too, on every Python
         return self.value

@@ -50,7 +50,8 @@ class LocalFallbackWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Stream:
-    """A stream as the API lists it. ``url`` is masked: it never holds the password."""
+    """A stream as the API lists it. ``url`` and ``sub_url`` (the camera's substream, which tiles show;
+    None without one) are masked: they never hold the password."""
 
     id: str
     label: str
@@ -61,6 +62,7 @@ class Stream:
     options: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     updated_at: str = ""
+    sub_url: str | None = None
     hub: Hub | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -69,7 +71,7 @@ class Stream:
             id=data["id"], label=data["label"], url=data["url"], state=data.get("state", "idle"),
             viewers=int(data.get("viewers", 0)), last_error=data.get("last_error"),
             options=dict(data.get("options") or {}), created_at=data.get("created_at", ""),
-            updated_at=data.get("updated_at", ""), hub=hub,
+            updated_at=data.get("updated_at", ""), sub_url=data.get("sub_url"), hub=hub,
         )  # fmt: skip
 
     def _hub(self) -> Hub:
@@ -81,13 +83,18 @@ class Stream:
         """The stream as the API shows it now."""
         return self._hub().stream(self.id)
 
-    def update(self, *, label: str | None = None, url: str | None = None, **options: Any) -> Stream:
-        """Change the label, the URL (running relays restart) and/or options; returns the new Stream."""
+    def update(
+        self, *, label: str | None = None, url: str | None = None, sub_url: str | None = None, **options: Any
+    ) -> Stream:
+        """Change the label, the URL (running relays restart), the substream (``sub_url=""`` removes it:
+        tiles then show the main stream) and/or options; returns the new Stream."""
         body: dict[str, Any] = {}
         if label is not None:
             body["label"] = label
         if url is not None:
             body["url"] = url
+        if sub_url is not None:
+            body["sub_url"] = sub_url
         if options:
             body["options"] = {**self.options, **options}
         hub = self._hub()
@@ -169,11 +176,16 @@ class Hub:
         label: str | None = None,
         *,
         options: dict[str, Any] | None = None,
+        sub_url: str | None = None,
         probe: bool = False,
     ) -> Stream:
-        """Store a stream; ``probe=True`` reads the camera first (up to 5 s) and refuses it when it
-        cannot be read (the camera's error)."""
+        """Store a stream; ``sub_url`` is the camera's low-resolution substream (e.g. Dahua's
+        ``subtype=1``), which the grid's tiles show while the expanded view shows ``url``.
+        ``probe=True`` reads the camera first (up to 5 s) and refuses it when it cannot be read (the
+        camera's error)."""
         body: dict[str, Any] = {"url": url}
+        if sub_url is not None:
+            body["sub_url"] = sub_url
         if label is not None:
             body["label"] = label
         if options is not None:

@@ -16,9 +16,9 @@ STATES = [s.value for s in RelayState]
 KINDS = [k.value for k in EventKind]
 
 STREAM_COLUMNS = {
-    "id": "string", "label": "string", "url": "string", "state": "state", "viewers": "int64",
-    "last_error": "string", "transport": "string", "keep_alive": "bool", "created_at": "time",
-    "updated_at": "time",
+    "id": "string", "label": "string", "url": "string", "sub_url": "string", "state": "state",
+    "viewers": "int64", "last_error": "string", "transport": "string", "keep_alive": "bool",
+    "created_at": "time", "updated_at": "time",
 }  # fmt: skip
 STATS_COLUMNS = {
     "stream_id": "string", "label": "string", "state": "state", "viewers": "int64", "uptime_s": "float64",

@@ -44,8 +44,10 @@ class AsyncStore:
     def schema_version(self) -> int:
         return self.store.schema_version
 
-    async def add(self, url: str, label: str | None = None, options: _Options = None) -> StreamRecord:
-        return await self._run(self.store.add, url, label, options)
+    async def add(
+        self, url: str, label: str | None = None, options: _Options = None, *, sub_url: str | None = None
+    ) -> StreamRecord:
+        return await self._run(self.store.add, url, label, options, sub_url=sub_url)
 
     async def get(self, stream_id: str) -> StreamRecord:
         return await self._run(self.store.get, stream_id)
@@ -57,9 +59,17 @@ class AsyncStore:
         return await self._run(self.store.list)
 
     async def update(
-        self, stream_id: str, *, url: str | None = None, label: str | None = None, options: _Options = None
+        self,
+        stream_id: str,
+        *,
+        url: str | None = None,
+        label: str | None = None,
+        options: _Options = None,
+        sub_url: str | None = None,
     ) -> StreamRecord:
-        return await self._run(self.store.update, stream_id, url=url, label=label, options=options)
+        return await self._run(
+            self.store.update, stream_id, url=url, label=label, options=options, sub_url=sub_url
+        )
 
     async def delete(self, stream_id: str) -> None:
         await self._run(self.store.delete, stream_id)

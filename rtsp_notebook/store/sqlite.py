@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..errors import ConflictError, InvalidInputError, StoreError, StreamNotFoundError
+from ..errors import ConflictError, InvalidInputError, InvalidURLError, StoreError, StreamNotFoundError
 from ..media.sources import Source, mask_url, parse_source
 from .validation import _short, is_stream_id, validate_label, validate_options
 
@@ -40,7 +40,7 @@ _Options = Mapping[str, Any] | None
 
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _APPLICATION_ID: Final = 0x52545350  # "RTSP"
-_COLUMNS: Final = "id, url, label, options, created_at, updated_at"
+_COLUMNS: Final = "id, url, label, options, created_at, updated_at, sub_url"
 
 # Ordered schema migrations: migration N moves ``PRAGMA user_version`` from N-1 to N, in one transaction.
 # ``mask_url(url)`` is ``sources.mask_url``, registered on every connection of the store.
@@ -53,6 +53,8 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 2: streams deleted before scrubbing existed keep only their masked URL (the file is then vacuumed).
     ("UPDATE streams SET url = mask_url(url) WHERE deleted_at IS NOT NULL",),
+    # 3: a stream's optional substream (the camera's low-resolution stream, for tiles).
+    ("ALTER TABLE streams ADD COLUMN sub_url TEXT NULL",),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -68,6 +70,21 @@ def _check_id(stream_id: object) -> str:
 def _default_label(source: Source) -> str:
     """The host of a camera, the pattern of a demo source."""
     return (source.pattern if source.scheme == "demo" else source.host) or source.masked
+
+
+def _sub_url(value: object, main: str) -> str | None:
+    """A validated ``sub_url`` (None or "" for none), named as such in its error; never the main URL."""
+    if value is None or value == "":
+        return None
+    try:
+        sub = parse_source(value).url
+    except InvalidURLError as exc:
+        raise InvalidURLError(f"sub_url: {exc.message}") from None
+    if sub == main:
+        raise InvalidInputError(
+            "sub_url is the same as url: give the camera's low-resolution substream, or leave sub_url out"
+        )
+    return sub
 
 
 def _now() -> datetime:
@@ -88,13 +105,19 @@ class StreamRecord:
     options: dict[str, Any] = field(hash=False)  # records stay hashable
     created_at: datetime
     updated_at: datetime
+    sub_url: str | None = None  # the camera's substream for tiles (with its password): internal too
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
 
+    @property
+    def masked_sub_url(self) -> str | None:
+        return None if self.sub_url is None else mask_url(self.sub_url)
+
     def __repr__(self) -> str:
-        return f"StreamRecord(id={self.id!r}, label={self.label!r}, url={self.masked_url!r})"
+        sub = f", sub_url={self.masked_sub_url!r}" if self.sub_url is not None else ""
+        return f"StreamRecord(id={self.id!r}, label={self.label!r}, url={self.masked_url!r}{sub})"
 
     def public(self) -> dict[str, Any]:
         """The JSON-ready public form: masked URL, ISO 8601 UTC times."""
@@ -102,6 +125,7 @@ class StreamRecord:
             "id": self.id,
             "label": self.label,
             "url": self.masked_url,
+            "sub_url": self.masked_sub_url,
             "options": dict(self.options),
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
@@ -109,11 +133,11 @@ class StreamRecord:
 
 
 def _record(row: tuple[Any, ...]) -> StreamRecord:
-    id_, url, label, options, created_at, updated_at = row
+    id_, url, label, options, created_at, updated_at, sub_url = row
     try:
         return StreamRecord(
             id_, url, label, json.loads(options),
-            datetime.fromisoformat(created_at), datetime.fromisoformat(updated_at),
+            datetime.fromisoformat(created_at), datetime.fromisoformat(updated_at), sub_url,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise StoreError(f"stream {id_!r} is damaged in the database ({type(exc).__name__})") from exc
@@ -300,9 +324,13 @@ class StreamStore:
             raise StreamNotFoundError(f"no stream with id {stream_id!r}")
         return _record(row)
 
-    def add(self, url: str, label: str | None = None, options: _Options = None) -> StreamRecord:
-        """Store a new stream; ConflictError when an active stream has the same (normalised) URL."""
+    def add(
+        self, url: str, label: str | None = None, options: _Options = None, *, sub_url: str | None = None
+    ) -> StreamRecord:
+        """Store a new stream; ConflictError when an active stream has the same (normalised) URL.
+        ``sub_url`` is the camera's optional substream, validated and kept secret like ``url``."""
         source = parse_source(url)
+        sub = _sub_url(sub_url, source.url)
         label = validate_label(label, _default_label(source))
         opts = validate_options(options)
         now = _now()
@@ -312,11 +340,11 @@ class StreamStore:
             while conn.execute("SELECT 1 FROM streams WHERE id = ?", (stream_id,)).fetchone():
                 stream_id = secrets.token_hex(6)
             conn.execute(
-                f"INSERT INTO streams ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (stream_id, source.url, label, json.dumps(opts), _iso(now), _iso(now)),
+                f"INSERT INTO streams ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stream_id, source.url, label, json.dumps(opts), _iso(now), _iso(now), sub),
             )
         log.debug("stream %s added (%s)", stream_id, source.masked)
-        return StreamRecord(stream_id, source.url, label, opts, now, now)
+        return StreamRecord(stream_id, source.url, label, opts, now, now, sub)
 
     def get(self, stream_id: str) -> StreamRecord:
         """The active stream with this id; StreamNotFoundError otherwise."""
@@ -353,9 +381,16 @@ class StreamStore:
         return [_record(row) for row in rows]
 
     def update(
-        self, stream_id: str, *, url: str | None = None, label: str | None = None, options: _Options = None
+        self,
+        stream_id: str,
+        *,
+        url: str | None = None,
+        label: str | None = None,
+        options: _Options = None,
+        sub_url: str | None = None,
     ) -> StreamRecord:
-        """Change the URL, label or options (merged over the current ones); bumps ``updated_at``."""
+        """Change the URL, label, options (merged over the current ones) or ``sub_url`` (``""`` removes
+        it); None leaves a field as it is. Bumps ``updated_at``."""
         stream_id = _check_id(stream_id)
         source = parse_source(url) if url is not None else None
         now = _now()
@@ -365,19 +400,22 @@ class StreamStore:
             if source is not None:
                 self._conflict(conn, source.url, stream_id)
                 new_url = source.url
+            # a kept substream is checked against a new url too
+            new_sub = _sub_url(current.sub_url if sub_url is None else sub_url, new_url)
             new_label = current.label
             if label is not None:
                 new_label = validate_label(label, _default_label(source or parse_source(current.url)))
             new_options = validate_options(options, current.options)
             conn.execute(
-                "UPDATE streams SET url = ?, label = ?, options = ?, updated_at = ? WHERE id = ?",
-                (new_url, new_label, json.dumps(new_options), _iso(now), stream_id),
+                "UPDATE streams SET url = ?, label = ?, options = ?, updated_at = ?, sub_url = ? "
+                "WHERE id = ?",
+                (new_url, new_label, json.dumps(new_options), _iso(now), new_sub, stream_id),
             )
-        if new_url != current.url:
+        if new_url != current.url or new_sub != current.sub_url:
             with self._use("scrub the old URL") as conn:
                 self._checkpoint(conn)
         log.debug("stream %s updated", stream_id)
-        return StreamRecord(stream_id, new_url, new_label, new_options, current.created_at, now)
+        return StreamRecord(stream_id, new_url, new_label, new_options, current.created_at, now, new_sub)
 
     def delete(self, stream_id: str) -> None:
         """Soft delete: the row stays with ``deleted_at`` and its masked URL; the password leaves the disk."""
@@ -385,7 +423,8 @@ class StreamStore:
         stamp = _iso(_now())
         with self._use("delete a stream", write=True) as conn:
             cursor = conn.execute(
-                "UPDATE streams SET url = mask_url(url), deleted_at = ?, updated_at = ? "
+                "UPDATE streams SET url = mask_url(url), sub_url = CASE WHEN sub_url IS NULL THEN NULL "
+                "ELSE mask_url(sub_url) END, deleted_at = ?, updated_at = ? "
                 "WHERE id = ? AND deleted_at IS NULL",
                 (stamp, stamp, stream_id),
             )

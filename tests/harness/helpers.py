@@ -166,3 +166,26 @@ async def engine_for(tmp_path: Path, **relay: Any) -> AsyncIterator[Engine]:
         yield engine
     finally:
         await engine.close()
+
+
+class MemoryChannel:
+    """An in-memory ``viewer.Channel``. The channel is an adapter interface (the WebSocket handler and the
+    widget comm implement it); the real WebSocket is tested in tests/test_server.py. Here it records
+    what the viewer was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.binary_bytes = 0
+        self.closed: tuple[int | None, str | None] | None = None
+
+    async def send_binary(self, data: bytes) -> None:
+        self.binary_bytes += len(data)
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("type") == kind]
