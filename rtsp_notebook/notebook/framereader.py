@@ -3,8 +3,11 @@
 The relay's MPEG-TS (in-process subscription, or the server's WebSocket) is piped into a decoding
 FFmpeg that writes binary PPM pictures; each picture becomes a ``uint8`` array of shape (H, W, 3).
 The work runs on the process's loop thread; the iterator takes pictures over from it through a
-small hand-over that keeps only the newest ones, so a slow consumer gets recent pictures, not a
-growing backlog.
+hand-over that keeps only the newest picture: ``fps=None`` gives every picture to a consumer that
+keeps up, and to one that takes longer than a picture interval the newest when it asks (never a
+backlog: one that works 200 ms per picture gets pictures at most one interval older than a fast
+one). The decoder hands on each picture as soon as its PES is in (no parser waiting for the next
+picture, see :func:`decoder_argv`).
 
 ``fps=N`` is paced on the wall clock here, not by FFmpeg's ``fps`` filter: a viewer that joins a
 relay gets its keyframe cache at once, and the filter turned that burst into pictures a few
@@ -51,7 +54,7 @@ from ..errors import (
     StreamNotFoundError,
     source_error_for_code,
 )
-from ..media.ffmpeg import TRANSCODE_ANALYZE_US, TRANSCODE_PROBE_SIZE
+from ..media.ffmpeg import TRANSCODE_ANALYZE_US
 from ..media.process import FFmpegProcess
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PERSISTENT_CODES", "FrameReader", "decoder_argv", "read_ppm", "wire_error"]
 
-QUEUE_PICTURES = 4  # pictures kept for a slow consumer of every picture (fps=None)
+PROBE_SIZE = 5000  # bytes the decoder probes: its first picture (at least one PES is read)
 OVERSAMPLE = 8  # with fps=N the decoder keeps pictures at least 1/(8N) s apart (stream time)
 SETTLE_S = 0.03  # the first picture: the newest once no newer one came for this long (caught up)
 _END = object()
@@ -90,11 +93,15 @@ def decoder_argv(ffmpeg: str, fps: float | None, width: int | None) -> list[str]
         )
     if width is not None:
         filters.append(f"scale={int(width)}:-2")
-    # the relay's stream starts with PSI and a keyframe: probe as the MPEG-1 transcodes do (FFmpeg's
-    # default waits up to 5 s of input before the first picture); low_delay: no picture held back
+    # the relay's stream starts with PSI and a keyframe, one picture per PES, each PES as long as it says
+    # (the source relay writes video PES lengths): no parser (it held every picture until the next one
+    # began: 40 ms at 25 fps), so no frame rate either (passthrough: never a duplicated picture); the probe
+    # reads the first picture or two, not 100 kB (30 pictures of a quiet stream without the parser);
+    # low_delay: no picture held back by the decoder
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-flags", "low_delay",
-            "-probesize", str(TRANSCODE_PROBE_SIZE), "-analyzeduration", str(TRANSCODE_ANALYZE_US),
-            "-f", "mpegts", "-i", "pipe:0", "-an"]  # fmt: skip
+            "-fflags", "noparse+nofillin", "-probesize", str(PROBE_SIZE),
+            "-analyzeduration", str(TRANSCODE_ANALYZE_US),
+            "-f", "mpegts", "-i", "pipe:0", "-an", "-fps_mode", "passthrough"]  # fmt: skip
     if filters:
         argv += ["-vf", ",".join(filters)]
     return [*argv, "-f", "image2pipe", "-c:v", "ppm", "pipe:1"]
@@ -147,16 +154,16 @@ def check_frames_args(fps: float | None, width: int | None, count: int | None) -
 class _Pictures:
     """The hand-over of pictures from the loop thread to the consumer's thread.
 
-    ``interval`` None: every picture, the newest ``QUEUE_PICTURES`` kept. Otherwise only the newest
-    is kept and :meth:`take` paces the deliveries ``interval`` s apart on the wall clock. The end (or
-    an error) comes after the pictures that were there before it."""
+    Only the newest picture is kept: a consumer gets the newest one there is when it asks, never a
+    backlog (one that keeps up gets every picture). The first is a live one (:meth:`_settle`).
+    ``interval`` None: at once; otherwise :meth:`take` paces the deliveries ``interval`` s apart on
+    the wall clock. The end (or an error) comes after the picture that was there before it."""
 
     def __init__(self, interval: float | None) -> None:
         self.interval = interval
         self._cond = threading.Condition()
-        self._items: collections.deque[tuple[float, Any]] = collections.deque(
-            maxlen=QUEUE_PICTURES if interval is None else 1
-        )  # (arrival, picture)
+        self._items: collections.deque[tuple[float, Any]] = collections.deque(maxlen=1)  # (arrival, picture)
+        self._settled = False  # the first delivery waited for the decoder to catch up
         self._end: Any = None  # _END or an exception
         self._due: float | None = None  # the next delivery's time (paced)
 
@@ -184,10 +191,11 @@ class _Pictures:
                 raise queue.Empty
             if not self._items:
                 return self._end
-            if self.interval is None:
-                return self._items.popleft()[1]
-            if self._due is None:
+            if not self._settled:
                 self._settle()
+                self._settled = True
+            if self.interval is None:
+                return self._items.pop()[1]
             return self._deliver()
 
     def _wait_until_due(self) -> None:
