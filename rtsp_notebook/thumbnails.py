@@ -5,10 +5,11 @@
 1. **cache**: a thumbnail of (stream, width) taken less than ``ttl`` s ago, or the stream's last frame
    of that window encoded at this width (``refresh=True`` skips this step);
 2. **live**: a relay of the stream plays (its ``source`` relay, the camera's own video, preferred; then
-   ``full``, ``grid``): its latest I-frame is decoded by an FFmpeg reading the relay's bytes on stdin,
-   with no second session to the camera;
-3. **probe**: a one-shot FFmpeg grabs one picture from the camera; at most ``max_grabs`` run at once,
-   and concurrent requests for one stream share one grab (live or probe);
+   ``sub``, ``full``, ``grid``): its latest I-frame is decoded by an FFmpeg reading the relay's bytes on
+   stdin, with no second session to the camera. A copy relay that is still connecting (or reconnecting)
+   is waited for, up to ``grab_timeout``: its first picture, else its error;
+3. **probe**: no relay holds the camera's session: a one-shot FFmpeg grabs one picture from it; at most
+   ``max_grabs`` run at once, and concurrent requests for one stream share one grab (live or probe);
 4. **stale**: the grab failed: the last frame with ``stale=True``, else the grab's ``SourceError``. A
    failure is remembered for ``ttl`` s (``AUTH``: until the URL changes): requests without ``refresh``
    get it without a new FFmpeg.
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
     from .engine import Engine
+    from .media.relay import Relay
     from .store import StreamRecord
 
 __all__ = ["MAX_WIDTH", "MIN_WIDTH", "Thumbnail", "ThumbnailService", "validate_width"]
@@ -240,8 +242,34 @@ class ThumbnailService:
         if not task.cancelled():
             task.exception()  # retrieved here: every waiter may have gone
 
+    def _starting(self, stream_id: str) -> Relay | None:
+        """A copy relay of the stream that holds the camera's session but has no picture yet."""
+        for profile in (Profile.SOURCE, Profile.SUB):
+            relay = self.engine.relay(stream_id, profile)
+            if relay is not None and relay.running:
+                return relay
+        return None
+
+    async def _from_starting(self, relay: Relay) -> tuple[bytes, float]:
+        """The first keyframe of a relay that is connecting (or reconnecting): no second session to the
+        camera; its error, or a timeout, when it has no picture within ``grab_timeout``."""
+        keyframe = await relay.next_keyframe(self.grab_timeout)
+        if not keyframe:
+            raise relay.last_error or SourceTimeoutError(
+                f"the camera sent no picture within {self.grab_timeout:g} s"
+            )
+        return keyframe, relay.last_keyframe_at or time.time()
+
     async def _run_grab(self, record: StreamRecord, origin: str) -> _Grabbed:
         live = self._live_keyframe(record.id)
+        starting = self._starting(record.id) if live is None else None
+        if starting is not None:
+            try:
+                live = await self._from_starting(starting)
+            except SourceError as exc:
+                if self._grabs.get(record.id) is asyncio.current_task():
+                    self._failures[record.id] = (time.monotonic(), origin, exc)
+                raise
         result: _Grabbed | None = None
         if live:
             try:

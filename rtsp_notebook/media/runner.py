@@ -101,6 +101,7 @@ class SourceRunner:
         self.process: FFmpegProcess | None = None
         self._task: asyncio.Task[None] | None = None
         self._retry = asyncio.Event()  # set: skip the rest of a backoff wait
+        self._changed: asyncio.Event | None = None  # set (and dropped) at a state change or a keyframe
         self._psi = b""
         self._keyframes = KeyframeCache(self.config.keyframe_cache_limit)
         self._meter = RateMeter()
@@ -127,6 +128,31 @@ class SourceRunner:
         if self.state is not RelayState.PLAYING:
             return b""
         return self._keyframes.warm_start(self._psi)
+
+    async def next_keyframe(self, timeout: float) -> bytes:
+        """:attr:`last_keyframe` once the relay plays: at once when it does, else after waiting (at most
+        ``timeout`` s) while it connects or reconnects; ``b""`` when it stops trying or time runs out.
+        A thumbnail asked as the camera's session starts waits for it instead of opening another."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (self.state is RelayState.PLAYING and self._played_from is not None and self.last_keyframe):
+            remaining = deadline - loop.time()
+            waiting = self.state in (RelayState.CONNECTING, RelayState.RECONNECTING, RelayState.PLAYING)
+            if remaining <= 0 or not self.running or not waiting:
+                return b""
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return b""
+        return self.last_keyframe
+
+    def _poke(self) -> None:
+        """Wake :meth:`next_keyframe` waiters to look again."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     @property
     def last_keyframe(self) -> bytes:
@@ -289,6 +315,8 @@ class SourceRunner:
     def _fan_out(self, segment: Segment) -> None:
         """Keep a new segment in the keyframe cache (the relay also offers it to its subscriptions)."""
         self._keyframes.add(segment, self._psi)
+        if self._changed is not None and self.last_keyframe:
+            self._poke()
 
     def _fail(self, error: SourceError) -> None:
         self.last_error = error
@@ -305,6 +333,7 @@ class SourceRunner:
     # -- events ---------------------------------------------------------------------------------
     def _set_state(self, state: RelayState, message: str | None = None, **extra: float | int) -> None:
         self.state = state
+        self._poke()
         self._state_message = message  # what the relay waits for now, told to viewers who join
         self._state_extra = extra
         self._emit(self._event(EventKind.STATE, message=message, **extra))
