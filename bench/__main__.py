@@ -17,6 +17,9 @@ command of its own:
 * ``outage`` (bench.outage): the camera hangs (SIGSTOP) and is stopped, then comes back;
 * ``cpu`` (bench.cpu): server CPU per extra WebSocket viewer, FFmpeg CPU per profile at 720p and 1080p;
 * ``flash`` (bench.flash): latency by flashing the camera white/black, and its drift;
+* ``frames_latency`` (bench.frames_latency): flash → numpy array, ``frames()`` against ``cv2.VideoCapture``
+  (skipped, with a note, without opencv-python-headless: ``pip install '.[bench]'``);
+* ``many_relays`` (bench.many_relays): CPU of 64 source relays with one H.264 viewer each;
 * ``browser`` (bench.browser.paths): the widget in Chromium, H.264 tiles (WebCodecs) beside MPEG-1 tiles
   (JSMpeg) of the same test cameras: fps and CPU of 16 and 32 tiles at 360p and 4 at 720p, kb/s, first
   pictures.
@@ -49,7 +52,17 @@ from typing import Any
 
 import psutil
 
-from bench import cpu, first_video, flash, outage, predecessor, server, throughput
+from bench import (
+    cpu,
+    first_video,
+    flash,
+    frames_latency,
+    many_relays,
+    outage,
+    predecessor,
+    server,
+    throughput,
+)
 from bench._figures import (
     Each,
     Figure,
@@ -104,6 +117,11 @@ SECTIONS = {
         Section("outage", lambda m, tmp: asyncio.run(outage.measure(m.outage_runs, tmp))),
         Section("cpu", lambda m, tmp: asyncio.run(cpu.measure(m.short, tmp))),
         Section("flash", lambda m, tmp: asyncio.run(flash.measure(m.flash_s, tmp))),
+        Section("frames_latency", lambda m, tmp: frames_latency.measure(40.0 if m.short else 120.0, tmp)),
+        Section(
+            "many_relays",
+            lambda m, tmp: asyncio.run(many_relays.measure(64, 2, 10.0 if m.short else 30.0, tmp)),
+        ),
         Section("browser", lambda m, _: path_pages(m.browser_runs, m.browser_window)),
     )
 }
@@ -229,6 +247,28 @@ def latency_row(profile: str, limit: float = 30) -> Row:
     )
 
 
+def frames_row(kind: str) -> Row:
+    """11: camera flash → the numpy array showing it, frames() against cv2.VideoCapture, same camera."""
+    ages = ("frames_latency", "median_age_ms")
+    opencv = at(*ages, f"opencv_{kind}")
+    who = "a fast consumer" if kind == "fast" else "a consumer working 200 ms a picture"
+    return Row(
+        f"frames_age_{kind}_ms",
+        f"11. frames(): camera flash → numpy array, {who} (age of the picture)",
+        at(*ages, f"frames_{kind}"),
+        "ms",
+        "≤ OpenCV + 30 ms",
+        at_most(30, of=at("frames_latency", "frames_over_opencv_ms", kind)),
+        opencv,
+        Text("{} (cv2.VideoCapture, cap.read() loop, same camera, measured)", Shown(opencv, "ms")),
+        Text(
+            "{}; flash → array {} ms",
+            at("frames_latency", "opencv_note", default="1280x720@25"),
+            at("frames_latency", "median_flash_ms", f"frames_{kind}"),
+        ),
+    )
+
+
 FIGURES: tuple[Row | Each, ...] = (
     # 1. first video
     Row("cold_first_video_ms", "1. first video, cold stream: WebSocket open → first I-frame bytes (server)",
@@ -312,6 +352,23 @@ FIGURES: tuple[Row | Each, ...] = (
         Text("slope {} ms/min", at(*DRIFT, "slope_ms_per_min"))),
     # 10. browser: H.264 tiles beside MPEG-1 tiles (bench.browser.figures)
     *BROWSER_ROWS,
+    # 11. Python: frames() against OpenCV (issue 14)
+    frames_row("fast"),
+    frames_row("work"),
+    Row("frames_work_over_fast_ms", "11. frames(): 200 ms of work a picture, age - a fast consumer's",
+        at("frames_latency", "work_over_fast_ms", "frames"), "ms", "≤ 40 ms (one picture interval)",
+        at_most(40), None, "—",
+        Text("OpenCV's naive cap.read() loop: {} ms older",
+             at("frames_latency", "work_over_fast_ms", "opencv"))),
+    # 12. 64 cameras (issue 14)
+    Row("many_relays_64_cpu_core", "12. CPU of 64 source relays, one H.264 viewer each (process + FFmpeg)",
+        at("many_relays", "total_core"), "core", f"≤ {many_relays.TARGET_CORES:g} core on 2 cores",
+        at_most(many_relays.TARGET_CORES), None, "— (MPEG-1: about 16 cameras fill 2 cores)",
+        Text("{} core a stream; FFmpeg {} + process {}; {} Mb/s a viewer (min), relay fps min {}; "
+             "cameras {} core, not counted",
+             at("many_relays", "per_stream_core"), at("many_relays", "ffmpeg_core"),
+             at("many_relays", "process_core"), at("many_relays", "viewer_mbit_s_min"),
+             at("many_relays", "relay_fps_min"), at("many_relays", "cameras_core"))),
 )  # fmt: skip
 
 

@@ -47,6 +47,10 @@ FIGURES = {
     "browser_h264_16_tiles_fps_min", "browser_h264_16_tiles_cpu_percent", "browser_mpeg1_16_tiles_fps_min",
     "browser_h264_720p_4_tiles_fps_min", "browser_h264_32_tiles_fps_min", "browser_h264_tile_kbps",
     "browser_h264_warm_join_ms", "browser_h264_cold_first_picture_ms",
+    # 11. frames() against OpenCV (its reference is None where opencv-python-headless is not installed)
+    "frames_age_fast_ms", "frames_age_work_ms", "frames_work_over_fast_ms",
+    # 12. 64 source relays, one H.264 viewer each
+    "many_relays_64_cpu_core",
 }  # fmt: skip
 # figures whose reference is the predecessor's FFmpeg (or FFmpeg alone) measured in the same run
 MEASURED_REFERENCE = {
