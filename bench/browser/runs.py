@@ -317,6 +317,12 @@ def page_figures(
         return out
 
     fps = rate("frames")
+    workers0 = {t["label"]: t["worker"] for t in start["tiles"] if t.get("worker")}
+    workers = [
+        (workers0[t["label"]], t["worker"])
+        for t in end["tiles"]
+        if t.get("worker") and t["label"] in workers0
+    ]
     drawn = rate("drawn")
     kbps = rate("bytes", 8 / 1000)
     if main and sum(fps.values()):  # main-thread time per decoded picture, all tiles together
@@ -332,6 +338,10 @@ def page_figures(
         "drawn_fps_min": min(shown.values()),
         "drawn_fps_median": round(statistics.median(shown.values()), 2),
         "kbps": kbps,
+        # H.264 tiles' Workers in the window: access units dropped to stay live, jumps to the next IDR
+        "h264_dropped": sum(b["dropped"] - a["dropped"] for a, b in workers),
+        "h264_jumps": sum(b["jumps"] - a["jumps"] for a, b in workers),
+        "h264_lag_ms_max": max((b["lagMs"] for _, b in workers), default=None),
         "kbps_median": round(statistics.median(kbps.values()), 1),
         # JSMpeg decodes at most one picture per player per animation frame: this caps every tile's fps
         "page_frames_per_s": round((end["raf"] - start["raf"]) / page_s, 1),

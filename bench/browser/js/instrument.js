@@ -43,6 +43,7 @@
         created: performance.now(),
         firstBytes: null,
         bytes: 0,
+        messages: 0, // binary messages (each one a postMessage to the tile's Worker)
         closed: false,
       };
       rec.sockets.push(s);
@@ -54,6 +55,7 @@
         if (typeof event.data === 'string') return;
         if (s.firstBytes === null) s.firstBytes = performance.now();
         s.bytes += event.data.byteLength !== undefined ? event.data.byteLength : event.data.size;
+        s.messages += 1;
       });
       this.addEventListener('close', () => { s.closed = true; });
     }

@@ -4,10 +4,10 @@
 // (recorder.js) and the H.264 Workers running.
 () => {
   const wire = window.__rnWire;
-  const drawn = (id) => {
+  const worker = (id) => {
     if (!wire) return null;
     const mine = wire.workers.filter((w) => w.stream === id && !w.closed && w.stats);
-    return mine.length === 1 ? mine[0].stats.drawn : null;
+    return mine.length === 1 ? mine[0].stats : null;
   };
   return {
     now: performance.now(),
@@ -23,7 +23,9 @@
         phase: el.dataset.phase,
         frames: Number(el.dataset.frames || 0),
         bytes: Number(el.dataset.bytes || 0),
-        drawn: drawn(el.dataset.streamId),
+        drawn: worker(el.dataset.streamId) ? worker(el.dataset.streamId).drawn : null,
+        // the Worker's counters: access units dropped to stay live, jumps to an IDR, its decode lag
+        worker: worker(el.dataset.streamId),
         badge: el.querySelector('.rn-badge').textContent,
         figures: detail ? detail.textContent : '',
         onScreen: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth,
