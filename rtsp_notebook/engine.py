@@ -18,6 +18,12 @@ profiles ``grid`` and ``full`` are :class:`~.media.transcode.TranscodeRelay` s f
 (``grid``: H.264 tiles and the MPEG-1 grid transcode); the expanded view (``full``), ``frames()`` at full
 size and thumbnails use the main stream. A copy relay that only feeds transcodes is not counted by
 ``max_relays`` (its transcodes are), nor are their feeds counted as viewers.
+
+A camera whose video MPEG-TS cannot carry (MJPEG: :class:`~.errors.NotCarriedError` from its copy relay)
+keeps the direct path: its ``grid`` and ``full`` profiles are relays that open the camera and transcode it
+(one session each), and its ``h264`` viewers are given them (``video_start`` says ``mpeg1video``, and the
+page plays MPEG-1). The engine learns it from the copy relay's first run and remembers it until the URL
+changes.
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import LimitError
-from .media.events import RelayEvent, RelayState
+from .errors import LimitError, NotCarriedError
+from .media.events import EventKind, RelayEvent, RelayState
 from .media.ffmpeg import (
     FFmpegInfo,
     Profile,
     argv_for_display,
     find_ffmpeg,
+    relay_argv,
     source_argv,
     transcode_argv,
     transport_order,
@@ -102,6 +109,7 @@ class Engine:
         self._closed = False
         self._transports: dict[str, str] = {}  # stream id -> the transport that worked ("auto" streams)
         self._records: dict[str, StreamRecord] = {}  # the latest record of each stream with relays
+        self._direct: set[tuple[str, Profile]] = set()  # (stream, copy profile): video MPEG-TS cannot carry
         self._capacity = asyncio.Event()  # set and replaced when a place may have freed: capacity_token()
         self.probe_slots = asyncio.Semaphore(self.config.max_probes)
 
@@ -185,8 +193,7 @@ class Engine:
             raise ValueError(f"unknown codec {codec!r}: use one of {', '.join(CODECS)}")
         self._check_open()
         record = await self.store.get(stream_id)  # StreamNotFoundError for an unknown id
-        if codec == "h264":
-            prof = _copy_for(record, prof)
+        prof = self._route(record, prof, codec)
         key = (record.id, prof)
         await self._after_leaving(key)
         self._check_open()
@@ -200,9 +207,23 @@ class Engine:
         """The relay a viewer of ``profile`` and ``codec`` watches now (a copy relay for ``h264``)."""
         prof = Profile(profile)
         record = self._records.get(stream_id)
-        if codec == "h264":
-            prof = _copy_for(record, prof) if record is not None else Profile.SOURCE
+        if record is not None:
+            prof = self._route(record, prof, codec)
+        elif codec == "h264":
+            prof = Profile.SOURCE
         return self._relays.get((stream_id, prof))
+
+    def _route(self, record: StreamRecord, profile: Profile, codec: str) -> Profile:
+        """The relay a viewer of ``profile`` and ``codec`` watches: the copy relay behind ``profile`` for
+        ``h264``, else (or when that camera's video cannot be copied) the MPEG-1 relay of ``profile``."""
+        copy = _copy_for(record, profile)
+        if codec == "h264" and not self._is_direct(record, profile):
+            return copy
+        return profile
+
+    def _is_direct(self, record: StreamRecord, profile: Profile) -> bool:
+        """Whether ``profile`` is transcoded from the camera directly (its copy cannot be made)."""
+        return not profile.copied and (record.id, _copy_for(record, profile)) in self._direct
 
     async def _after_leaving(self, key: tuple[str, Profile]) -> None:
         """Return once no forgotten relay of ``key`` is still stopping its FFmpeg (none runs then: at
@@ -230,14 +251,18 @@ class Engine:
 
     def _argvs(self, record: StreamRecord, profile: Profile) -> tuple[list[str], list[str] | None]:
         """The relay's argv, and its fallback over the other transport (transport ``auto``)."""
-        if not profile.copied:
+        if not profile.copied and not self._is_direct(record, profile):
             return transcode_argv(self.ffmpeg.path, profile), None
-        source = _camera(record, profile)
+        source = _camera(record, profile if profile.copied else _copy_for(record, profile))
         option = str(record.options.get("transport", "auto"))
         first, fallback = transport_order(option, self._transports.get(record.id))
-        argv = source_argv(self.ffmpeg.path, source, transport=first)
-        other = source_argv(self.ffmpeg.path, source, transport=fallback) if fallback else None
-        return argv, other
+
+        def argv(transport: str) -> list[str]:
+            if profile.copied:
+                return source_argv(self.ffmpeg.path, source, transport=transport)
+            return relay_argv(self.ffmpeg.path, source, profile, transport=transport)
+
+        return argv(first), argv(fallback) if fallback else None
 
     def _remember_transport(self, relay: Relay) -> None:
         """The relay switched transport after the camera refused one: its other relays start with this."""
@@ -267,7 +292,7 @@ class Engine:
         return self._relay_for(record, _copy_for(record, profile), check=False)
 
     def _new_relay(self, record: StreamRecord, profile: Profile) -> Relay:
-        source = _camera(record, profile if profile.copied else Profile.SOURCE)
+        source = _camera(record, profile if profile.copied else _copy_for(record, profile))
         argv, fallback = self._argvs(record, profile)
         log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
         common: dict[str, Any] = {
@@ -278,7 +303,7 @@ class Engine:
             "on_demand": self._notify_capacity,
             "on_wake": self._wake,
         }
-        if not profile.copied:
+        if not profile.copied and not self._is_direct(record, profile):
             return TranscodeRelay(
                 record.id, profile, argv, upstream=lambda: self._source(record.id, profile), **common
             )
@@ -305,6 +330,27 @@ class Engine:
         self._events.append(event)
         if event.state in (RelayState.IDLE, RelayState.STOPPED):
             self._notify_capacity()
+        if event.kind is EventKind.ERROR and event.code == NotCarriedError.code:
+            relay = self._relays.get((event.stream_id, Profile(event.profile)))
+            if relay is not None and isinstance(relay.last_error, NotCarriedError):
+                self._go_direct(relay)
+
+    def _go_direct(self, copy: Relay) -> None:
+        """The camera's video cannot be copied: its copy relay goes, and what watched it or its
+        transcodes subscribes again, to relays that transcode the camera directly."""
+        record = self._records.get(copy.stream_id)
+        if record is None:
+            return
+        self._direct.add((copy.stream_id, copy.profile))
+        log.info(
+            "stream %s: its video cannot be copied into MPEG-TS; its profiles transcode the camera directly",
+            copy.stream_id,
+        )
+        self._forget(copy, CloseReason.REROUTED)
+        for profile in (Profile.GRID, Profile.FULL):
+            relay = self._relays.get((copy.stream_id, profile))
+            if isinstance(relay, TranscodeRelay) and _copy_for(record, profile) is copy.profile:
+                self._forget(relay, CloseReason.REROUTED)
 
     def _keep_alive(self, record: StreamRecord) -> None:
         if record.options.get("keep_alive") and not self._closed:
@@ -369,8 +415,10 @@ class Engine:
         else:
             if record.url != before.url:
                 self._transports.pop(stream_id, None)  # a new camera: try again from TCP
+                self._leave_direct(record, Profile.SOURCE)
                 await self._restart_copy(record, Profile.SOURCE)
             if record.sub_url != before.sub_url:
+                self._leave_direct(record, Profile.SUB)
                 await self._reroute(record, had_sub=before.sub_url is not None)
         keep = bool(record.options.get("keep_alive"))
         for relay in self._stream_relays(stream_id):
@@ -382,12 +430,25 @@ class Engine:
         return record
 
     async def _restart_copy(self, record: StreamRecord, copy: Profile) -> None:
-        """Restart a running copy relay on its (new) URL; the transcodes it feeds follow its restart
-        (restarting them too would replay the old URL's error to their viewers and stop their FFmpeg)."""
-        relay = self._relays.get((record.id, copy))
-        if relay is not None:
-            argv, relay.fallback_argv = self._argvs(record, copy)
-            await relay.restart(argv, _camera(record, copy).secrets)
+        """Restart the relays that open the camera stream ``copy`` on its (new) URL or transport: its copy
+        relay, or its direct transcodes. A copy's transcodes follow its restart (restarting them too would
+        replay the old URL's error to their viewers and stop their FFmpeg)."""
+        for relay in self._stream_relays(record.id):
+            if relay.profile is copy or (
+                self._is_direct(record, relay.profile) and _copy_for(record, relay.profile) is copy
+            ):
+                argv, relay.fallback_argv = self._argvs(record, relay.profile)
+                await relay.restart(argv, _camera(record, copy).secrets)
+
+    def _leave_direct(self, record: StreamRecord, copy: Profile) -> None:
+        """A new URL for a camera stream transcoded directly: it may copy now; its relays go, and their
+        viewers subscribe again (to the route the new camera gets)."""
+        if (record.id, copy) not in self._direct:
+            return
+        for relay in self._stream_relays(record.id):
+            if not relay.profile.copied and _copy_for(record, relay.profile) is copy:
+                self._forget(relay, CloseReason.REROUTED)
+        self._direct.discard((record.id, copy))
 
     async def _reroute(self, record: StreamRecord, *, had_sub: bool) -> None:
         """The substream was added, changed or removed: the old ``sub`` relay goes, and what watched it
@@ -403,6 +464,7 @@ class Engine:
         """Soft-delete a stream; its relays stop and their viewers get ``ended``."""
         await self.store.delete(stream_id)
         self._transports.pop(stream_id, None)
+        self._direct -= {(stream_id, Profile.SOURCE), (stream_id, Profile.SUB)}
         relays = self._stream_relays(stream_id)
         for relay in relays:
             self._relays.pop((relay.stream_id, relay.profile), None)

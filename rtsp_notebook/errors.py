@@ -25,6 +25,7 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
         ├── UnreachableError          UNREACHABLE
         ├── SourceTimeoutError        TIMEOUT          (no data before a deadline: start or stall)
         ├── UnsupportedError          UNSUPPORTED
+        │   ├── NotCarriedError           UNSUPPORTED      (MJPEG: not copied into MPEG-TS; transcoded)
         │   └── TransportRefusedError     UNSUPPORTED      (RTSP 461: try the other transport)
         ├── DisconnectedError         DISCONNECTED     (the camera ended a session that had started)
         └── FFmpegExitError           FFMPEG_EXIT
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidURLError",
     "LimitError",
+    "NotCarriedError",
     "ProbeFailedError",
     "RtspNotebookError",
     "ServerError",
@@ -163,6 +165,11 @@ class SourceTimeoutError(SourceError):
 
 class UnsupportedError(SourceError):
     code = "UNSUPPORTED"
+
+
+class NotCarriedError(UnsupportedError):
+    """The camera's video cannot be copied into MPEG-TS (MJPEG becomes private data that no demuxer reads):
+    its stream is transcoded from the camera directly instead of from a copy of its video."""
 
 
 class TransportRefusedError(UnsupportedError):

@@ -6,8 +6,8 @@
    of that window encoded at this width (``refresh=True`` skips this step);
 2. **live**: a relay of the stream plays (its ``source`` relay, the camera's own video, preferred; then
    ``sub``, ``full``, ``grid``): its latest I-frame is decoded by an FFmpeg reading the relay's bytes on
-   stdin, with no second session to the camera. A copy relay that is still connecting (or reconnecting)
-   is waited for, up to ``grab_timeout``: its first picture, else its error;
+   stdin, with no second session to the camera. A copy relay that is still connecting is waited for,
+   up to ``grab_timeout``: its first picture, else its error;
 3. **probe**: no relay holds the camera's session: a one-shot FFmpeg grabs one picture from it; at most
    ``max_grabs`` run at once, and concurrent requests for one stream share one grab (live or probe);
 4. **stale**: the grab failed: the last frame with ``stale=True``, else the grab's ``SourceError``. A
@@ -243,16 +243,17 @@ class ThumbnailService:
             task.exception()  # retrieved here: every waiter may have gone
 
     def _starting(self, stream_id: str) -> Relay | None:
-        """A copy relay of the stream that holds the camera's session but has no picture yet."""
+        """A copy relay of the stream that is opening the camera's session (its first attempt: a relay that
+        reconnects has failed, and a grab says why at once)."""
         for profile in (Profile.SOURCE, Profile.SUB):
             relay = self.engine.relay(stream_id, profile)
-            if relay is not None and relay.running:
+            if relay is not None and relay.running and relay.state is RelayState.CONNECTING:
                 return relay
         return None
 
     async def _from_starting(self, relay: Relay) -> tuple[bytes, float]:
-        """The first keyframe of a relay that is connecting (or reconnecting): no second session to the
-        camera; its error, or a timeout, when it has no picture within ``grab_timeout``."""
+        """The first keyframe of a relay that is connecting: no second session to the camera; its error
+        (its first attempt failed), or a timeout, when it has no picture within ``grab_timeout``."""
         keyframe = await relay.next_keyframe(self.grab_timeout)
         if not keyframe:
             raise relay.last_error or SourceTimeoutError(

@@ -338,3 +338,23 @@ def test_an_h265_camera_falls_back_to_mpeg1(
     nb.wait_until(lambda: sockets.open() == [("grid", "mpeg1")], 10, "the full views' sockets to close")
     assert blob_workers(page) == 0
     assert nb.errors() == []
+
+
+def test_an_mjpeg_camera_plays_mpeg1(
+    open_notebook, page: Page, lab: LabServer, camera_factory, tmp_path: Path
+) -> None:
+    """MJPEG cannot be copied into MPEG-TS: the server transcodes the camera directly, and the tile that
+    asked for H.264 is told the stream is MPEG-1 and plays it with JSMpeg."""
+    sockets = Sockets(page)
+    cam = camera_factory(codec="mjpeg")
+    nb = open_notebook(grid_cells(("MJPEG", cam)))
+    nb.run_all_and_wait()
+    old = tile(page, "MJPEG")
+    nb.wait_until(lambda: old.get_attribute("data-codec") == "mpeg1", 20, "the MPEG-1 path")
+    wait_phase(old, "playing")
+    assert_plays(nb, old, tmp_path / "mjpeg-mpeg1.png")
+    assert old.locator(".rn-codec").text_content() == "MPEG-1"
+    assert "the server sends MPEG-1 only" in (old.locator(".rn-codec").get_attribute("title") or "")
+    assert sockets.open() == [("grid", "mpeg1")]
+    nb.wait_until(lambda: blob_workers(page) == 0, 10, "the H.264 Worker to end")
+    assert nb.errors() == []

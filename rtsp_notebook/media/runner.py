@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from .._compat import timeout as _timeout
 from ..errors import (
     FFmpegExitError,
+    NotCarriedError,
     SourceError,
     SourceTimeoutError,
     TransportRefusedError,
-    UnsupportedError,
 )
 from .events import EventKind, RelayEvent, RelayState
 from .ffmpeg import Profile
@@ -131,13 +131,13 @@ class SourceRunner:
 
     async def next_keyframe(self, timeout: float) -> bytes:
         """:attr:`last_keyframe` once the relay plays: at once when it does, else after waiting (at most
-        ``timeout`` s) while it connects or reconnects; ``b""`` when it stops trying or time runs out.
+        ``timeout`` s) while it connects; ``b""`` when it fails, stops or time runs out.
         A thumbnail asked as the camera's session starts waits for it instead of opening another."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not (self.state is RelayState.PLAYING and self._played_from is not None and self.last_keyframe):
             remaining = deadline - loop.time()
-            waiting = self.state in (RelayState.CONNECTING, RelayState.RECONNECTING, RelayState.PLAYING)
+            waiting = self.state in (RelayState.CONNECTING, RelayState.PLAYING)  # not after a failure
             if remaining <= 0 or not self.running or not waiting:
                 return b""
             if self._changed is None:
@@ -252,9 +252,9 @@ class SourceRunner:
                 self.last_frame_at = time.time()
             if analyzer.pmt and analyzer.video_pid is None:
                 types = ", ".join(f"0x{t:02x}" for t in analyzer.stream_types) or "none"
-                raise UnsupportedError(
-                    f"the camera's video cannot be carried in MPEG-TS (stream types {types}; MJPEG is "
-                    "muxed as private data): only H.264 and H.265 cameras are supported"
+                raise NotCarriedError(
+                    f"the camera's video cannot be copied into MPEG-TS (stream types {types}; MJPEG is "
+                    "muxed as private data): it is transcoded from the camera directly"
                 )
             if self._played_from is None and analyzer.keyframes:
                 self._played_from = time.monotonic()

@@ -250,6 +250,9 @@ class LocalTransport:
                     try:
                         item = await sub.get()
                     except SubscriptionClosed as exc:
+                        if exc.reason is CloseReason.REROUTED:  # the relay to watch changed
+                            sub = await engine.subscribe(stream_id, profile, codec)
+                            continue
                         if exc.reason is CloseReason.TOO_SLOW:
                             yield error_message("LIMIT", exc.message, fatal=True)
                         elif exc.reason is not CloseReason.ENDED:

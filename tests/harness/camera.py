@@ -104,8 +104,8 @@ class TestCamera:
     ) -> None:
         if (user is None) != (password is None):
             raise ValueError("user and password go together")
-        if codec not in ("h264", "h265"):
-            raise ValueError(f"codec must be 'h264' or 'h265', not {codec!r}")
+        if codec not in ("h264", "h265", "mjpeg"):
+            raise ValueError(f"codec must be 'h264', 'h265' or 'mjpeg', not {codec!r}")
         if auth not in ("basic", "digest"):
             raise ValueError(f"auth must be 'basic' or 'digest', not {auth!r}")
         self.width = width

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--horizontal-speed", type=int, default=0, help="scroll the pattern this many pixels per frame"
     )
-    parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
+    parser.add_argument("--codec", choices=("h264", "h265", "mjpeg"), default="h264")
     parser.add_argument("--user", default=None)
     parser.add_argument(
         "--auth", choices=("basic", "digest"), default="basic", help="how --user logs in (cameras: digest)"
@@ -132,6 +132,9 @@ def pipeline_description(args: argparse.Namespace) -> str:
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} "
             "! rtph264pay name=pay0 pt=96 config-interval=1"
         )
+    elif args.codec == "mjpeg":
+        # what old and cheap cameras send: every picture a JPEG (RTP/JPEG, RFC 2435); no keyframes to wait for
+        encode = "jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26"
     else:
         # zerolatency: no B-frames and no lookahead, so each frame leaves the encoder at once.
         encode = (
