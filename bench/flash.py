@@ -46,7 +46,7 @@ from typing import Any
 
 from bench._common import median, predecessor_argv, stop_process
 from bench._report import report
-from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv
+from rtsp_notebook.media.ffmpeg import Profile, find_ffmpeg, relay_argv, source_argv
 from rtsp_notebook.media.sources import parse_source
 from rtsp_notebook.media.subscription import Subscription, SubscriptionClosed
 from tests.harness.camera import TestCamera
@@ -82,14 +82,18 @@ def variant(argv: list[str], pes_length: bool = False, fps_filter: bool = True) 
     return out
 
 
-def decoder_argv(ffmpeg: str) -> list[str]:
-    """A decoding FFmpeg: MPEG-TS on stdin → tiny grey pictures on stdout, as soon as each is decoded."""
+def decoder_argv(ffmpeg: str, *, copy: bool = False) -> list[str]:
+    """A decoding FFmpeg: MPEG-TS on stdin → tiny grey pictures on stdout, as soon as each is decoded.
+    ``copy``: the source relay's copy of the camera's H.264, read as ``frames()`` reads it (no parser: the
+    relay writes one access unit per PES with its length, and FFmpeg's H.264 parser would hold each
+    picture until the next one begins)."""
+    flags = ["-fflags", "nobuffer+noparse+nofillin", "-flags", "low_delay"] if copy else LOW_DELAY
     return [
         ffmpeg,
         "-hide_banner",
         "-loglevel",
         "error",
-        *LOW_DELAY,
+        *flags,
         "-f",
         "mpegts",
         "-i",
@@ -180,9 +184,9 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
             stack.callback(stop_process, proc)
             return proc
 
-        def piped(producer: list[str]) -> subprocess.Popen[bytes]:
+        def piped(producer: list[str], copy: bool = False) -> subprocess.Popen[bytes]:
             source = spawn(producer, stdout=subprocess.PIPE)
-            decoder = spawn(decoder_argv(ffmpeg), stdin=source.stdout, stdout=subprocess.PIPE)
+            decoder = spawn(decoder_argv(ffmpeg, copy=copy), stdin=source.stdout, stdout=subprocess.PIPE)
             assert source.stdout is not None
             source.stdout.close()  # the decoder holds it now
             return decoder
@@ -193,12 +197,15 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
             pumps = []
             relays = (("relay_full", Profile.FULL, "mpeg1"), ("relay_grid", Profile.GRID, "mpeg1"))
             for name, profile, codec in (*relays, ("relay_h264", Profile.FULL, "h264")):
-                decoder = spawn(decoder_argv(ffmpeg), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                argv = decoder_argv(ffmpeg, copy=codec == "h264")
+                decoder = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
                 sub = await engine.subscribe(stream.id, profile, codec)
                 pumps.append(asyncio.create_task(pump(sub, decoder)))
                 watches[name] = Watch(name, decoder)
             ours = relay_argv(ffmpeg, parse_source(camera.url), Profile.FULL)
             watches["argv_alone_full"] = Watch("argv_alone_full", piped(ours))
+            copy = source_argv(ffmpeg, parse_source(camera.url), transport="tcp")
+            watches["argv_alone_copy"] = Watch("argv_alone_copy", piped(copy, copy=True))
             watches["ffmpeg_alone"] = Watch(
                 "ffmpeg_alone", spawn(alone_argv(ffmpeg, camera.url), stdout=subprocess.PIPE)
             )
@@ -239,6 +246,7 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
                     record["relay_grid_adds"] = round(record["relay_grid"] - record["ffmpeg_alone"], 1)
                     record["relay_h264_adds"] = round(record["relay_h264"] - record["ffmpeg_alone"], 1)
                     record["relay_own"] = round(record["relay_full"] - record["argv_alone_full"], 1)
+                    record["relay_h264_own"] = round(record["relay_h264"] - record["argv_alone_copy"], 1)
                     records.append(record)
                     white = not white
                     await asyncio.sleep(random.uniform(*GAP_S))  # the pace of flashes, not a wait
@@ -250,7 +258,7 @@ async def measure(duration: float, tmp: Path, variants: bool = False) -> dict[st
             stop_process(proc)
         for watch in watches.values():
             watch.join()
-    keys = (*watches, "relay_full_adds", "relay_grid_adds", "relay_h264_adds", "relay_own")
+    keys = (*watches, "relay_full_adds", "relay_grid_adds", "relay_h264_adds", "relay_own", "relay_h264_own")
     span = 60.0 if duration >= 180 else max(5.0, duration / 3)
     return {
         "duration_s": duration,

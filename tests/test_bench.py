@@ -42,7 +42,7 @@ FIGURES = {
     # 9. latency by flashing the camera, and its drift
     "latency_relay_full_ms", "latency_relay_grid_ms", "latency_relay_h264_ms",
     "latency_relay_full_vs_predecessor_ms",
-    "latency_relay_own_ms", "latency_drift_ms",
+    "latency_relay_own_ms", "latency_relay_h264_own_ms", "latency_drift_ms",
     # 10. Chromium: H.264 tiles beside MPEG-1 tiles of the same cameras
     "browser_h264_16_tiles_fps_min", "browser_h264_16_tiles_cpu_percent", "browser_mpeg1_16_tiles_fps_min",
     "browser_h264_720p_4_tiles_fps_min", "browser_h264_32_tiles_fps_min", "browser_h264_tile_kbps",
