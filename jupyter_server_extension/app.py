@@ -43,10 +43,15 @@ class RtspNotebookApp(ExtensionApp):
         "Empty: $RTSP_NOTEBOOK_DB, else <jupyter data dir>/rtsp_notebook/streams.db.",
     )
     max_relays = Integer(
-        16,
+        64,
         config=True,
         help="FFmpeg relays running at once. At the limit a relay nobody watches (its viewers paused) gives "
         "its place up; when every running relay is watched, a new viewer gets a non-fatal LIMIT and waits.",
+    )
+    max_transcodes = Integer(
+        16,
+        config=True,
+        help="Of those, MPEG-1 transcodes (JSMpeg tiles; ~10x the CPU of a copy of a camera's H.264).",
     )
     max_viewers = Integer(64, config=True, help="Viewers of one stream (over its profiles); more get LIMIT.")
     idle_timeout = Float(
@@ -81,7 +86,11 @@ class RtspNotebookApp(ExtensionApp):
             subscriber_budget=self.subscriber_budget,
         )
         config = EngineConfig(
-            relay=relay, max_relays=self.max_relays, max_viewers=self.max_viewers, max_probes=self.max_probes
+            relay=relay,
+            max_relays=self.max_relays,
+            max_transcodes=self.max_transcodes,
+            max_viewers=self.max_viewers,
+            max_probes=self.max_probes,
         )
         # Start-up, before the server serves anything: blocking here blocks nobody.
         ffmpeg = find_ffmpeg(self.ffmpeg_path or None)

@@ -5,10 +5,12 @@ the store (off the event loop), keeps at most one relay per (stream, profile), e
 viewer limits, restarts relays when a URL changes, ends them when a stream is removed, keeps an event
 log, and stops every FFmpeg on :meth:`close`.
 
-``max_relays`` counts relays that hold an FFmpeg. When a new relay is needed at the limit, a relay that
-nobody watches (its viewers all paused, or none left, and no keep-alive) gives its place up at once; only
-when every running relay is watched is the new one refused with ``LIMIT``, and :meth:`capacity_token`
-lets a refused viewer wait for a place. The transport ``auto`` tries TCP, then UDP after an RTSP 461, and
+``max_relays`` counts relays that hold an FFmpeg, and ``max_transcodes`` those of them that make MPEG-1
+(a copy of a camera's video costs about 0.01 core at 720p25, a transcode 0.08 to 0.16: BENCHMARKS.md).
+When a new relay is needed at a limit, a relay that nobody watches (its viewers all paused, or none left,
+and no keep-alive) gives its place up at once; only when every running relay is watched is the new one
+refused with ``LIMIT``, and :meth:`capacity_token` lets a refused viewer wait for a place. The transport
+``auto`` tries TCP, then UDP after an RTSP 461, and
 remembers per stream what worked.
 
 One RTSP session per camera stream (DESIGN §2): a stream's ``source`` relay is the only one that opens the
@@ -89,7 +91,8 @@ def _camera(record: StreamRecord, copy: Profile) -> Source:
 @dataclass(frozen=True)
 class EngineConfig:
     relay: RelayConfig = field(default_factory=RelayConfig)
-    max_relays: int = 16  # FFmpeg processes at once
+    max_relays: int = 64  # relays holding an FFmpeg at once (a copy of a camera's video: ~0.01 core)
+    max_transcodes: int = 16  # of them, MPEG-1 transcodes (~0.08-0.16 core each at 720p25)
     max_viewers: int = 64  # subscriptions per stream, over its profiles
     max_probes: int = 4  # probes (one FFmpeg each) at once; more wait for a place
     event_log: int = 1000  # events kept for ``events()``
@@ -167,10 +170,19 @@ class Engine:
         event, self._capacity = self._capacity, asyncio.Event()
         event.set()
 
-    def _make_room(self) -> bool:
-        """At ``max_relays``: stop the relay nobody watches that was watched least recently; False if
-        every running relay is watched."""
-        idle = [r for r in self._relays.values() if r.running and not r.needed]
+    @property
+    def running_transcodes(self) -> int:
+        """MPEG-1 relays holding an FFmpeg (the ones ``max_transcodes`` counts)."""
+        return sum(1 for relay in self._relays.values() if relay.running and not relay.profile.copied)
+
+    def _make_room(self, *, transcode: bool = False) -> bool:
+        """At a limit: stop the relay nobody watches (a transcode, for ``max_transcodes``) that was watched
+        least recently; False if every running one is watched."""
+        idle = [
+            r
+            for r in self._relays.values()
+            if r.running and not r.needed and not (transcode and r.profile.copied)
+        ]
         if not idle:
             return False
         victim = min(idle, key=lambda r: r.last_frame_at or 0.0)
@@ -232,16 +244,24 @@ class Engine:
         while key not in self._relays and (leaving := self._leaving.get(key)) is not None:
             await asyncio.wait({leaving})
 
-    def _check_room(self, relay: Relay | None) -> None:
-        """Raise LIMIT if starting ``relay`` (None: a new one) would pass ``max_relays``."""
+    def _check_room(self, relay: Relay | None, profile: Profile) -> None:
+        """Raise LIMIT if starting ``relay`` (None: a new one) of ``profile`` would pass ``max_relays``,
+        or for an MPEG-1 profile ``max_transcodes``."""
         if relay is not None and relay.running:
             return
         limit = self.config.max_relays
-        if self.running_relays < limit or self._make_room():
+        if self.running_relays >= limit and not self._make_room():
+            raise LimitError(
+                f"{limit} cameras are playing, the most this server runs at once (max_relays): waiting for "
+                "one to stop. Pause or close a tile, or raise RtspNotebookApp.max_relays"
+            )
+        limit = self.config.max_transcodes
+        if profile.copied or self.running_transcodes < limit or self._make_room(transcode=True):
             return
         raise LimitError(
-            f"{limit} cameras are playing, the most this server runs at once (max_relays): waiting for "
-            "one to stop. Pause or close a tile, or raise RtspNotebookApp.max_relays"
+            f"{limit} MPEG-1 transcodes are running, the most this server runs at once (max_transcodes): "
+            "waiting for one to stop. Pause or close a tile that plays MPEG-1 (tiles that play H.264 need "
+            "none), or raise RtspNotebookApp.max_transcodes"
         )
 
     def transport_for(self, record: StreamRecord) -> str:
@@ -276,7 +296,7 @@ class Engine:
         self._records[record.id] = record
         relay = self._relays.get(key)
         if check:
-            self._check_room(relay)
+            self._check_room(relay, profile)
         if relay is None:
             relay = self._new_relay(record, profile)
             self._relays[key] = relay
@@ -319,11 +339,15 @@ class Engine:
 
     def _wake(self, relay: Relay) -> None:
         """A paused viewer resumes a stopped relay: make room for it if the limit is reached."""
-        if self.running_relays >= self.config.max_relays and not self._make_room():
+        over = self.running_relays >= self.config.max_relays and not self._make_room()
+        if not relay.profile.copied and self.running_transcodes >= self.config.max_transcodes:
+            over = not self._make_room(transcode=True) or over
+        if over:
             log.warning(
-                "%s resumes over max_relays (%d): every other running relay is watched",
+                "%s resumes over max_relays (%d) or max_transcodes (%d): every other one is watched",
                 relay.name,
                 self.config.max_relays,
+                self.config.max_transcodes,
             )
 
     def _on_event(self, event: RelayEvent) -> None:

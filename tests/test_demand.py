@@ -625,3 +625,30 @@ async def test_a_relay_that_went_idle_leaves_before_the_next_one_starts(camera, 
             for pid in old:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
+
+
+async def test_max_transcodes_limits_mpeg1_and_not_the_cameras_own_video(camera_factory, tmp_path):
+    """A copy of a camera's H.264 costs ~0.01 core, an MPEG-1 transcode ~10x more: ``max_transcodes``
+    bounds the transcodes only (issue 14), and a transcode nobody watches gives its place up."""
+    cam_a, cam_b = camera_factory(), camera_factory()
+    async with engine_for(tmp_path, max_transcodes=1) as engine:
+        a = await engine.add_stream(cam_a.url, "A")
+        b = await engine.add_stream(cam_b.url, "B")
+        grid_a = Reader(await engine.subscribe(a.id))  # a JSMpeg tile: A's copy and its transcode
+        await grid_a.wait_event(EventKind.VIDEO_START)
+        with pytest.raises(LimitError) as refused:
+            await engine.subscribe(b.id)
+        assert refused.value.message == (
+            "1 MPEG-1 transcodes are running, the most this server runs at once (max_transcodes): waiting "
+            "for one to stop. Pause or close a tile that plays MPEG-1 (tiles that play H.264 need none), or "
+            "raise RtspNotebookApp.max_transcodes"
+        )
+        h264_b = Reader(await engine.subscribe(b.id, "grid", "h264"))  # B's own video: no transcode
+        await h264_b.wait_event(EventKind.VIDEO_START)
+        assert engine.running_transcodes == 1 and engine.running_relays == 2
+        grid_a.sub.pause()  # nobody watches A's transcode: it gives its place up
+        grid_b = Reader(await engine.subscribe(b.id))
+        await grid_b.wait_event(EventKind.VIDEO_START, timeout=15)
+        assert engine.running_transcodes == 1
+        for reader in (grid_a, h264_b, grid_b):
+            await reader.stop()

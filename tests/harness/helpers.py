@@ -158,7 +158,7 @@ def ffmpeg_info() -> Any:
 @contextlib.asynccontextmanager
 async def engine_for(tmp_path: Path, **relay: Any) -> AsyncIterator[Engine]:
     """An engine on a fresh store in ``tmp_path``; relay settings override the defaults."""
-    limits = {k: relay.pop(k) for k in ("max_relays", "max_viewers") if k in relay}
+    limits = {k: relay.pop(k) for k in ("max_relays", "max_transcodes", "max_viewers") if k in relay}
     config = EngineConfig(relay=RelayConfig(**relay), **limits)
     store = AsyncStore(StreamStore(tmp_path / f"streams-{os.getpid()}.db"))
     engine = Engine(store, ffmpeg_info(), config)
