@@ -213,8 +213,9 @@ def test_h264_tiles_play_pause_resume_stop_expand_and_close(
 def test_tiles_show_the_substream_and_the_expanded_view_the_main_stream(
     open_notebook, page: Page, lab: LabServer, camera_factory, tmp_path: Path
 ) -> None:
-    """A stream with a ``sub_url``: its tile plays the small substream, its expanded view the main stream."""
-    main, sub = camera_factory(width=640, height=360), camera_factory(width=320, height=180)
+    """A stream with a ``sub_url``: its tile plays the small substream, its expanded view the main stream
+    (an odd size, 854x480: 854 is not a multiple of 16, so the SPS crops the coded 864x480)."""
+    main, sub = camera_factory(width=854, height=480), camera_factory(width=320, height=180)
     cells = [
         "import rtsp_notebook as rn\nhub = rn.connect()\n"
         f"hub.add({main.url!r}, label='Door', sub_url={sub.url!r})",
@@ -231,7 +232,11 @@ def test_tiles_show_the_substream_and_the_expanded_view_the_main_stream(
     dialog = page.locator("dialog.rn-expanded")
     dialog.wait_for(state="visible")
     nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
-    assert dialog.get_attribute("data-video-size") == "640x360"
+    assert dialog.get_attribute("data-video-size") == "854x480"
+    assert dialog.get_attribute("data-codec") == "h264"
+    first = pixels(dialog)
+    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 25, 20, "more expanded frames")
+    assert first.max() > 40 and changed(first, pixels(dialog)) > 0.0005, "the main stream plays"
     nb.screenshot(tmp_path / "substream-expanded.png")
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
