@@ -1,7 +1,7 @@
 """A Worker per tile, or a pool of a few Workers for all tiles? The same H.264 tiles both ways, measured
 on one bare page (no JupyterLab, no widget): ``python -m bench.browser.pool``.
 
-    python -m bench.browser.pool [--tiles 16,32] [--workers 0,4,2] [--window 10] [--runs 1]
+    python -m bench.browser.pool [--tiles 16,32] [--workers 0,4,2] [--draw 0,300] [--window 10] [--runs 1]
 
 Each case adds ``tiles`` streams of one 640x360@25 GStreamer camera (``bench.browser.paths``' camera and
 URLs) through the API, opens a page on the server's own origin (``http://127.0.0.1``: a secure context),
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import statistics
 import subprocess
@@ -53,8 +54,11 @@ def worker_source() -> str:
     return done.stdout
 
 
-def pool_case(bench: Bench, cam: TestCamera, tiles: int, workers: int, window: float) -> dict[str, Any]:
-    """``tiles`` H.264 tiles on ``workers`` Workers (0: one per tile) on a bare page."""
+def pool_case(
+    bench: Bench, cam: TestCamera, tiles: int, workers: int, window: float, draw: int = 0
+) -> dict[str, Any]:
+    """``tiles`` H.264 tiles on ``workers`` Workers (0: one per tile) on a bare page, drawn ``draw`` px wide
+    (0: the picture's own size)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     bench.fresh()
@@ -72,7 +76,13 @@ def pool_case(bench: Bench, cam: TestCamera, tiles: int, workers: int, window: f
         # keep off 127.0.0.1) lets Workers and sockets be
         page.goto(bench.server.url("bench-pool-blank"))
         assert page.evaluate("window.isSecureContext") is True
-        arg = {"urls": urls, "workers": workers or tiles, "source": worker_source(), "width": TILE_WIDTH}
+        arg = {
+            "urls": urls,
+            "workers": workers or tiles,
+            "source": worker_source(),
+            "width": TILE_WIDTH,
+            "draw": draw,
+        }
         page.evaluate(script("pool_page"), arg)
         try:
             page.wait_for_function(script("pool_ready"), arg=WARM, timeout=60_000, polling=200)
@@ -99,12 +109,15 @@ def pool_case(bench: Bench, cam: TestCamera, tiles: int, workers: int, window: f
         "workers": workers or tiles,
         "model": "a Worker per tile" if not workers else f"a pool of {workers} Workers",
         "warmed_up": warmed,
+        "draw_width": draw or "picture",
         **chromium,
         "drawn_fps": drawn,
         "drawn_fps_min": min(drawn),
         "drawn_fps_median": round(statistics.median(drawn), 2),
         "decoded_fps_min": min(rate("decoded")),
         "tiles_at_24": sum(v >= paths.SOURCE_FPS for v in drawn),
+        # Chromium's CPU time (all its processes) per picture drawn, all tiles together
+        "chromium_ms_per_picture": round(chromium["chromium_cpu_percent"] * 10 / max(sum(drawn), 0.1), 2),
         "dropped_per_s": round(sum(rate("dropped")), 1),
         "jumps": sum(b["jumps"] - a["jumps"] for a, b in zip(start["tiles"], end["tiles"], strict=True)),
         "socket_messages_per_s_a_tile": round(statistics.median(rate("messages")), 1),
@@ -124,6 +137,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tiles", default="16,32", help="comma-separated tile counts")
     parser.add_argument("--workers", default="0,4,2", help="comma-separated Worker counts (0: one per tile)")
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument(
+        "--draw", default="0", help="comma-separated widths to draw at (0: the picture's; 300: the tile's)"
+    )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--json", type=Path, default=Path("bench/results/browser-pool.json"))
     return parser.parse_args(argv)
@@ -133,19 +149,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     counts = [int(x) for x in args.tiles.split(",")]
     pools = [int(x) for x in args.workers.split(",")]
+    draws = [int(x) for x in args.draw.split(",")]
     cases: list[dict[str, Any]] = []
     with paths.cameras() as cams, session() as bench:
         for run in range(args.runs):
             for tiles in counts:
-                for workers in pools:
-                    case = pool_case(bench, cams["small"][0], tiles, workers, args.window)
+                for workers, draw in itertools.product(pools, draws):
+                    case = pool_case(bench, cams["small"][0], tiles, workers, args.window, draw)
                     cases.append({"run": run + 1, **case})
                     print(
-                        f"{tiles} tiles, {case['model']}: drawn fps min {case['drawn_fps_min']}, median "
-                        f"{case['drawn_fps_median']}, {case['tiles_at_24']}/{tiles} >= 24; Chromium "
-                        f"{case['chromium_cpu_percent']} % {case['chromium_cpu_by_type']}; renderer threads "
-                        f"{case['renderer_threads_percent']}; jumps {case['jumps']}; socket messages "
-                        f"{case['socket_messages_per_s_a_tile']}/s a tile; "
+                        f"{tiles} tiles, {case['model']}, drawn {case['draw_width']} wide: drawn fps min "
+                        f"{case['drawn_fps_min']}, median {case['drawn_fps_median']}, "
+                        f"{case['tiles_at_24']}/{tiles} >= 24; Chromium {case['chromium_cpu_percent']} % "
+                        f"{case['chromium_cpu_by_type']}, {case['chromium_ms_per_picture']} ms a picture; "
+                        f"renderer threads {case['renderer_threads_percent']}; jumps {case['jumps']}; "
+                        f"socket messages {case['socket_messages_per_s_a_tile']}/s a tile; "
                         f"machine {case['machine_busy_percent']} %",
                         flush=True,
                     )

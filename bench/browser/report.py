@@ -120,9 +120,9 @@ def path_rows(samples: dict[str, list[Any]]) -> dict[str, str]:
         )
         rows[f"{name} warm join: tile in the page → first picture"] = row(
             f"{median(flat(runs, 'warm_shown_to_first_ms')):.0f} ms",
-            f"max {max(flat(runs, 'warm_shown_to_first_ms')):.0f}; socket → picture "
-            f"{median(flat(runs, 'warm_socket_to_first_ms')):.0f}, → first bytes "
-            f"{median(flat(runs, 'warm_socket_to_first_bytes_ms')):.0f} ms",
+            f"max {max(flat(runs, 'warm_shown_to_first_ms')):.0f}; socket → first bytes "
+            f"{median(flat(runs, 'warm_socket_to_first_bytes_ms')):.0f}, bytes → picture "
+            f"{median(flat(runs, 'warm_bytes_to_first_ms')):.0f} ms",
             "≤ 150 ms" if codec == "h264" else "—",
         )
     for key, n, *_ in PATH_CPU_PAGES:

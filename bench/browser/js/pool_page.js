@@ -1,8 +1,9 @@
 // bench.browser.pool's page (no JupyterLab): `urls.length` tiles (canvases of the widget's tile width, in a
 // grid), each its stream's socket (codec=h264) read on the main thread and handed, transferred, to one of
-// `workers` Workers (pool_worker.js; tile i → Worker i mod workers). window.__pool holds each tile's
+// `workers` Workers (pool_worker.js; tile i → Worker i mod workers), drawing at `draw` px wide (0: the
+// picture's own width). window.__pool holds each tile's
 // counters (posted by its Worker), its bytes and socket messages, and the page's animation frames.
-({urls, workers, source, width}) => {
+({urls, workers, source, width, draw}) => {
   document.head.innerHTML = '';
   document.body.innerHTML = '';
   document.body.style.margin = '8px';
@@ -35,7 +36,7 @@
     grid.appendChild(canvas);
     const offscreen = canvas.transferControlToOffscreen();
     const worker = pool[i % workers];
-    worker.postMessage({type: 'add', id: i, canvas: offscreen}, [offscreen]);
+    worker.postMessage({type: 'add', id: i, canvas: offscreen, draw}, [offscreen]);
     const socket = new WebSocket(socketUrl);
     socket.binaryType = 'arraybuffer';
     socket.onmessage = (event) => {

@@ -10,8 +10,9 @@ const streams = new Map();
 let scheduled = 0;
 let ticks = 0;
 
-function makeStream(id, canvas) {
-  const s = { id, canvas, context: canvas.getContext('2d', { alpha: false }), demuxer: new TsDemuxer(), newest: null, drawn: 0 };
+// `draw`: the width to draw at (0: the picture's own size; else scaled, e.g. to the tile's width on screen)
+function makeStream(id, canvas, draw) {
+  const s = { id, canvas, draw, context: canvas.getContext('2d', { alpha: false }), demuxer: new TsDemuxer(), newest: null, drawn: 0 };
   s.decoder = new LiveDecoder({
     createDecoder: (init) => new VideoDecoder(init),
     isConfigSupported: async (config) => (await VideoDecoder.isConfigSupported(config)).supported === true,
@@ -46,11 +47,13 @@ function tick() {
     const frame = s.newest;
     s.newest = null;
     if (frame) {
-      if (s.canvas.width !== frame.displayWidth || s.canvas.height !== frame.displayHeight) {
-        s.canvas.width = frame.displayWidth;
-        s.canvas.height = frame.displayHeight;
+      const width = s.draw || frame.displayWidth;
+      const height = Math.round((width * frame.displayHeight) / frame.displayWidth);
+      if (s.canvas.width !== width || s.canvas.height !== height) {
+        s.canvas.width = width;
+        s.canvas.height = height;
       }
-      s.context.drawImage(frame, 0, 0, frame.displayWidth, frame.displayHeight);
+      s.context.drawImage(frame, 0, 0, width, height);
       s.drawn += 1;
       frame.close();
     }
@@ -67,7 +70,7 @@ function tick() {
 self.onmessage = (event) => {
   const m = event.data;
   if (m.type === 'add') {
-    streams.set(m.id, makeStream(m.id, m.canvas));
+    streams.set(m.id, makeStream(m.id, m.canvas, m.draw));
   } else if (m.type === 'data') {
     const s = streams.get(m.id);
     for (const unit of s.demuxer.push(new Uint8Array(m.buffer))) s.decoder.push(unit);
