@@ -195,7 +195,7 @@ def measure_paths(
         for key, n, size, secure, columns in CPU_PAGES:
             spec = cpu_page(key, n, size, secure, columns, cams[size])
             # short windows (CI): give a tile that cannot warm up less time to try
-            cpu = bench.cpu(replace(spec, warm_timeout=20.0 if window < 5 else 60.0), window)
+            cpu = bench.cpu(replace(spec, warm_timeout=10.0 if window < 5 else 60.0), window)
             samples[key].append(cpu)
             print(
                 f"  {key} ({time.monotonic() - began:.0f} s): Chromium {cpu['chromium_cpu_percent']} %; "
