@@ -44,13 +44,15 @@ export class Figures {
 
   /**
    * A picture was decoded: the rates' text when it is time to show them again (and `show`), else null.
-   * @param {{bytes: number, catchingUp: boolean}} player
+   * @param {{bytes: number, catchingUp: boolean, shown: number | null}} player  `shown`: the pictures its
+   *   decoder has drawn so far, when it counts them (H.264), else null (each call is one picture)
    * @param {number} now
    * @param {boolean} [show]  false: count the picture, show nothing (the view says something else)
    * @returns {string | null}
    */
   picture(player, now, show = true) {
-    this.rate.picture(now, player.bytes, player.catchingUp);
+    if (player.shown !== null) this.rate.shown(now, player.shown, player.bytes);
+    else this.rate.picture(now, player.bytes, player.catchingUp);
     const rates = this.rate.rates();
     if (!rates || !show || now - this.shownAt < SHOW_EVERY_MS) return null;
     this.shownAt = now;

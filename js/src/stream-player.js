@@ -227,6 +227,12 @@ export class StreamPlayer {
     return this.bytesBefore + this.player.bytes;
   }
 
+  /** Pictures drawn so far by an H.264 player's Worker (at most one per animation frame); null for JSMpeg,
+   * whose every decoded picture is drawn. A rate taken over it is what the tile shows, catch-ups apart. */
+  get shown() {
+    return this.path === 'h264' ? /** @type {H264Player} */ (this.player).drawn : null;
+  }
+
   /** Pictures waiting to be decoded, and skipped to catch up (LivePlayer's pacer names). */
   get pacer() {
     return { lag: this.player.pacer.lag, dropped: this.droppedBefore + this.player.pacer.dropped };

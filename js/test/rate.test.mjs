@@ -36,3 +36,14 @@ test('reset starts over', () => {
   window.reset();
   assert.equal(window.rates(), null);
 });
+
+test('a decoder that counts what it drew: several pictures a report still read their rate', () => {
+  // the H.264 Worker reports its drawn total every 200 ms on a busy page: 5 pictures a report (25 fps)
+  const window = new RateWindow();
+  for (let i = 0; i <= 15; i += 1) {
+    for (let k = 0; k < 5; k += 1) window.shown(i * 200, i * 5, i * 50000); // told once per picture
+  }
+  const rates = window.rates();
+  assert.ok(rates && Math.abs(rates.fps - 25) < 0.01, JSON.stringify(rates));
+  assert.ok(Math.abs(rates.kbps - 2000) < 0.5, String(rates.kbps)); // 50 kB every 200 ms
+});
