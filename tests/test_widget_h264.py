@@ -150,6 +150,12 @@ def test_h264_tiles_play_pause_resume_stop_expand_and_close(
         assert locator.get_attribute("data-codec") == "h264"
         assert locator.locator(".rn-codec").text_content() == "H.264"
         assert locator.get_attribute("data-video-size") == "640x360"
+        # drawn no larger than the tile shows it (the Worker scales each 640x360 picture to the box)
+        drawn = locator.locator("canvas").evaluate(
+            "c => [c.width, c.height, Math.round(c.clientWidth * devicePixelRatio)]"
+        )
+        assert drawn[0] == min(640, drawn[2]) and drawn[0] < 640, drawn
+        assert abs(drawn[1] - drawn[0] * 9 / 16) <= 1, drawn
     assert_plays(nb, a, tmp_path / "h264-grid.png")
     figures = wait_figures(nb, a)
     assert figures.startswith("H.264 · ") and figures.endswith(" kb/s"), figures

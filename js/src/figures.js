@@ -51,7 +51,7 @@ export class Figures {
    * @returns {string | null}
    */
   picture(player, now, show = true) {
-    if (player.shown !== null) this.rate.shown(now, player.shown, player.bytes);
+    if (player.shown !== null) this.rate.shown(now, player.shown, player.bytes, player.catchingUp);
     else this.rate.picture(now, player.bytes, player.catchingUp);
     const rates = this.rate.rates();
     if (!rates || !show || now - this.shownAt < SHOW_EVERY_MS) return null;

@@ -47,8 +47,14 @@ export class RateWindow {
    * @param {number} now
    * @param {number} totalShown
    * @param {number} totalBytes
+   * @param {boolean} [catchingUp]  the decoder works through a backlog (a joined GOP): the window starts
+   *   over, since a backlog is drawn at the page's animation rate, not the stream's
    */
-  shown(now, totalShown, totalBytes) {
+  shown(now, totalShown, totalBytes, catchingUp = false) {
+    if (catchingUp) {
+      this.reset();
+      return;
+    }
     const n = this.counts.length;
     if (n && this.counts[n - 1] === totalShown) return; // told again with nothing new
     if (n && this.counts[n - 1] > totalShown) this.reset(); // a new decoder counts from 0

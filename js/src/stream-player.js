@@ -42,7 +42,8 @@ const CATCHING_UP_LAG = 2; // pictures waiting to be decoded: a decode that is c
 
 /** @type {Players} */
 const PLAYERS = {
-  h264: (canvas, connect, events) => new H264Player(canvas, connect, {}, events),
+  // a tile's and the expanded view's canvas fill their box whatever their size (.rn-canvas)
+  h264: (canvas, connect, events) => new H264Player(canvas, connect, { fit: true }, events),
   mpeg1: (canvas, connect, webgl, events) => new LivePlayer(canvas, connect, { webgl }, events),
   supported: h264Supported,
 };
@@ -68,7 +69,6 @@ export class StreamPlayer {
     this.framesBefore = 0; // counters of the players this one replaced
     this.bytesBefore = 0;
     this.droppedBefore = 0;
-    this.burst = 0; // pictures the H.264 Worker reported at once (a catch-up when more than one)
     const known = setup.memory.get(setup.stream, setup.profile);
     const facts = setup.facts ?? pageFacts();
     /** @type {PathName} */
@@ -84,7 +84,6 @@ export class StreamPlayer {
     const events = this.events;
     /** @type {H264Player | null} */
     let player = null;
-    let decoded = 0; // the Worker's count at its last stats
     const current = () => player !== null && this.player === player && !this.destroyed;
     try {
       player = this.players.h264(canvas, () => this.setup.connect('h264'), {
@@ -97,10 +96,6 @@ export class StreamPlayer {
           if (!current()) return;
           this.watch.picture();
           events.onFrame();
-        },
-        onStats: (stats) => {
-          this.burst = stats.decoded - decoded;
-          decoded = stats.decoded;
         },
         onData: () => {
           if (!current()) return;
@@ -192,7 +187,6 @@ export class StreamPlayer {
     this.framesBefore += old.frames;
     this.bytesBefore += old.bytes;
     this.droppedBefore += old.pacer.dropped;
-    this.burst = 0;
     old.destroy();
     this.remember(reason);
     this.player = this.startMpeg1();
@@ -240,7 +234,7 @@ export class StreamPlayer {
 
   /** The pictures just decoded came from a backlog (the keyframe cache, a busy page): not the stream's rate. */
   get catchingUp() {
-    return this.player.pacer.lag >= CATCHING_UP_LAG || (this.path === 'h264' && this.burst > 1);
+    return this.player.pacer.lag >= CATCHING_UP_LAG;
   }
 
   /** Ends the player (its Worker, its socket) for good; nothing reconnects after this. */

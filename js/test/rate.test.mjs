@@ -47,3 +47,11 @@ test('a decoder that counts what it drew: several pictures a report still read t
   assert.ok(rates && Math.abs(rates.fps - 25) < 0.01, JSON.stringify(rates));
   assert.ok(Math.abs(rates.kbps - 2000) < 0.5, String(rates.kbps)); // 50 kB every 200 ms
 });
+
+test("a decoder's backlog starts the window over: a joined GOP drawn at 60 Hz is not the stream's rate", () => {
+  const window = new RateWindow();
+  for (let i = 0; i < 10; i += 1) window.shown(i * 16, i, i * 1000, true); // catch-up at the animation rate
+  for (let i = 1; i <= 30; i += 1) window.shown(160 + i * 40, 10 + i, 10000 + i * 1000); // then 25 fps
+  const rates = window.rates();
+  assert.ok(rates && Math.abs(rates.fps - 25) < 0.01, JSON.stringify(rates));
+});

@@ -54,7 +54,9 @@ export class H264Player {
   /**
    * @param {HTMLCanvasElement} canvas  a fresh canvas: its control goes to the Worker for good
    * @param {() => SocketLike} connect  opens the stream's socket (a stream socket with codec=h264)
-   * @param {WorkerOptions & {webgl?: boolean}} options  `webgl` is LivePlayer's and ignored (2D canvas)
+   * @param {WorkerOptions & {webgl?: boolean, fit?: boolean}} options  `webgl` is LivePlayer's and ignored
+   *   (2D canvas); `fit`: the canvas's CSS box does not follow its own size (a tile's), so pictures are drawn
+   *   no larger than that box (else always at the stream's size)
    * @param {H264Events} events
    */
   constructor(canvas, connect, options, events) {
@@ -82,8 +84,18 @@ export class H264Player {
       this.revokeUrl();
       if (!this.destroyed) this.events.onDecoderError?.(`the decoder worker failed: ${event.message}`);
     };
-    const { webgl: _webgl, ...workerOptions } = options;
+    const { webgl: _webgl, fit, ...workerOptions } = options;
     this.post({ type: 'init', canvas: offscreen, options: workerOptions }, [offscreen]);
+    /** @type {ResizeObserver | null} */
+    this.resizes = null;
+    if (fit && typeof ResizeObserver === 'function') {
+      this.resizes = new ResizeObserver((entries) => {
+        const box = entries[entries.length - 1].contentRect;
+        const scale = globalThis.devicePixelRatio || 1;
+        this.post({ type: 'fit', width: Math.round(box.width * scale), height: Math.round(box.height * scale) });
+      });
+      this.resizes.observe(canvas);
+    }
     this.link = new StreamSocket(connect, {
       onMessage: (message) => this.events.onMessage(message),
       onBinary: (data) => {
@@ -158,6 +170,7 @@ export class H264Player {
   destroy() {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.resizes?.disconnect();
     this.link.close();
     this.worker.onmessage = null;
     this.worker.onerror = null;

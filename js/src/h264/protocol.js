@@ -8,9 +8,11 @@
 
 /**
  * Page → Worker. `init` comes first and once; `data` transfers its buffer (whole TS packets);
- * `reset` forgets what is queued and waits for the next IDR (the stream was paused or stopped).
+ * `reset` forgets what is queued and waits for the next IDR (the stream was paused or stopped); `fit` is
+ * the box the canvas is shown in (device pixels; 0 by 0: no box): pictures are drawn no larger than it.
  * @typedef {{type: 'init', canvas: OffscreenCanvas, options: WorkerOptions}
  *   | {type: 'data', buffer: ArrayBuffer}
+ *   | {type: 'fit', width: number, height: number}
  *   | {type: 'reset'}} ToWorker
  */
 

@@ -43,6 +43,7 @@ let context = null;
 let newest = null;
 let drawn = 0;
 let drawnTimestamp = -1;
+let fit = { width: 0, height: 0 }; // the box the page shows the canvas in (device pixels), 0: none
 let scheduled = 0; // the tick awaited (0: none)
 let ticks = 0;
 let lastStats = '';
@@ -125,10 +126,22 @@ function tick() {
   }
 }
 
+/**
+ * The size to draw a picture at: its own, or smaller to fit the box the page shows it in (a 640x360 picture
+ * in a 300 px tile is drawn at 300x169: the RGB conversion and the compositing of each picture cost less).
+ * @param {number} width
+ * @param {number} height
+ */
+function drawSize(width, height) {
+  if (fit.width <= 0 || fit.height <= 0) return { width, height };
+  const scale = Math.min(1, fit.width / width, fit.height / height);
+  return { width: Math.max(2, Math.round(width * scale)), height: Math.max(2, Math.round(height * scale)) };
+}
+
 /** @param {VideoFrame} frame */
 function draw(frame) {
   if (!canvas || !context) return;
-  const { displayWidth: width, displayHeight: height } = frame;
+  const { width, height } = drawSize(frame.displayWidth, frame.displayHeight);
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
@@ -164,6 +177,8 @@ scope.onmessage = (event) => {
       context = canvas.getContext('2d', { alpha: false });
       decoder.close();
       decoder = makeDecoder(message.options);
+    } else if (message.type === 'fit') {
+      fit = { width: message.width, height: message.height };
     } else if (message.type === 'reset') {
       demuxer.reset();
       decoder.reset();
