@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Final
 
 from . import nal
 
@@ -131,6 +132,10 @@ def _section(buf: bytes, i: int) -> bytes | None:
     return section[: 3 + length]
 
 
+# byte 1 of a packet → 1 when its payload_unit_start_indicator (0x40) is set, else 0 (bytes.translate)
+_UNIT_START: Final = bytes(1 if b & 0x40 else 0 for b in range(256))
+
+
 class TsAnalyzer:
     """Follows PAT → PMT → the video PID and spots the pictures a decoder can start at.
 
@@ -163,29 +168,30 @@ class TsAnalyzer:
         seg_start = 0
         seg_key = False
         n = len(buf)
-        i = 0
-        while i < n:
-            b1 = buf[i + 1]
-            pid = ((b1 & 0x1F) << 8) | buf[i + 2]
+        # only packets that start a PES or a section matter: find them at C speed (one flag a packet, from
+        # the byte that holds payload_unit_start_indicator), not by a Python loop over every packet
+        starts = buf[1:n:PACKET_SIZE].translate(_UNIT_START)
+        k = starts.find(1)
+        while k != -1:
+            i = k * PACKET_SIZE
+            pid = ((buf[i + 1] & 0x1F) << 8) | buf[i + 2]
             if pid == self.video_pid:
-                if b1 & 0x40:
-                    kind = self._picture_kind(buf, i)
-                    if kind is None:  # header still to come: hold this PES back
-                        self._held = buf[i:]
-                        n = i
-                        break
-                    self.frames += 1
-                    if kind == PICTURE_TYPE_I:
-                        self.keyframes += 1
-                        if i > seg_start:
-                            out.append(Segment(buf[seg_start:i], seg_key))
-                        seg_start, seg_key = i, True
-            elif b1 & 0x40:
-                if pid == PAT_PID:
-                    self._on_pat(buf, i)
-                elif pid == self.pmt_pid:
-                    self._on_pmt(buf, i)
-            i += PACKET_SIZE
+                kind = self._picture_kind(buf, i)
+                if kind is None:  # header still to come: hold this PES back
+                    self._held = buf[i:]
+                    n = i
+                    break
+                self.frames += 1
+                if kind == PICTURE_TYPE_I:
+                    self.keyframes += 1
+                    if i > seg_start:
+                        out.append(Segment(buf[seg_start:i], seg_key))
+                    seg_start, seg_key = i, True
+            elif pid == PAT_PID:
+                self._on_pat(buf, i)
+            elif pid == self.pmt_pid:
+                self._on_pmt(buf, i)
+            k = starts.find(1, k + 1)
         if n > seg_start:
             out.append(Segment(buf[seg_start:n], seg_key))
         return out
