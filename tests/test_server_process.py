@@ -60,12 +60,13 @@ def test_server_exit_leaves_no_ffmpeg(camera, tmp_path, sig):
         assert server.proc.wait(30) is not None
         log = server.proc.stderr.read().decode() if server.proc.stderr else ""
         # SIGTERM runs Jupyter's cleanup (stop_extension); SIGINT without a terminal skips it, and the
-        # extension's exit hook kills what is left
+        # extension's exit hook kills what is left: a transcode whose stdin closed as the server fell may
+        # have ended on its own by then (killed 3 in one CI run of 4 FFmpegs)
         expected = {
-            signal.SIGTERM: "rtsp-notebook: stopped 4 relays and their FFmpeg processes",
-            signal.SIGINT: "rtsp-notebook: killed 4 FFmpeg processes at exit",
+            signal.SIGTERM: r"rtsp-notebook: stopped 4 relays and their FFmpeg processes",
+            signal.SIGINT: r"rtsp-notebook: killed [1-4] FFmpeg processes at exit",
         }[sig]
-        assert expected in log, log[-2000:]
+        assert re.search(expected, log), log[-2000:]
         _, alive = psutil.wait_procs(ffmpegs, timeout=1)
         assert not alive, f"FFmpeg left behind after {sig.name}: {alive}"
     finally:
