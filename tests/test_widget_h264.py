@@ -119,6 +119,22 @@ def assert_plays(nb: NotebookPage, locator: Locator, shot: Path) -> None:
     nb.screenshot(shot)
 
 
+def expand(nb: NotebookPage, page: Page, locator: Locator, label: str) -> Locator:
+    """Open a tile's expanded view and wait for its first 10 pictures; the dialog."""
+    locator.get_by_role("button", name=f"Expand {label}").click()
+    dialog = page.locator("dialog.rn-expanded")
+    dialog.wait_for(state="visible")
+    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    return dialog
+
+
+def assert_expanded_plays(nb: NotebookPage, dialog: Locator) -> None:
+    """The expanded view's pictures are not black and change over 15 more pictures."""
+    first = pixels(dialog)
+    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 25, 20, "more expanded frames")
+    assert first.max() > 40 and changed(first, pixels(dialog)) > 0.0005, "the expanded view plays"
+
+
 # the figures line as it reads: the tag, the separator the stylesheet puts before the detail, the detail
 FIGURES = """(el) => {
   const tag = el.querySelector('.rn-codec'), detail = el.querySelector('.rn-detail');
@@ -185,19 +201,14 @@ def test_h264_tiles_play_pause_resume_stop_expand_and_close(
     assert a.get_attribute("data-codec") == "h264"
 
     # the expanded view: the full profile on the same path, with the same figures; A pauses meanwhile
-    a.get_by_role("button", name="Expand Cam A").click()
-    dialog = page.locator("dialog.rn-expanded")
-    dialog.wait_for(state="visible")
-    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    dialog = expand(nb, page, a, "Cam A")
     assert dialog.get_attribute("data-codec") == "h264"
     assert ("full", "h264") in sockets.open()
     assert blob_workers(page) == 3
     wait_phase(a, "paused")
     figures = wait_figures(nb, dialog)
     assert figures.startswith("H.264 · "), figures
-    first = pixels(dialog)
-    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 25, 20, "more expanded frames")
-    assert changed(first, pixels(dialog)) > 0.0005
+    assert_expanded_plays(nb, dialog)
     nb.screenshot(tmp_path / "h264-expanded.png")
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
@@ -234,15 +245,10 @@ def test_tiles_show_the_substream_and_the_expanded_view_the_main_stream(
     assert_plays(nb, door, tmp_path / "substream-tile.png")
     assert door.get_attribute("data-codec") == "h264"
     assert door.get_attribute("data-video-size") == "320x180"
-    door.get_by_role("button", name="Expand Door").click()
-    dialog = page.locator("dialog.rn-expanded")
-    dialog.wait_for(state="visible")
-    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    dialog = expand(nb, page, door, "Door")
     assert dialog.get_attribute("data-video-size") == "854x480"
     assert dialog.get_attribute("data-codec") == "h264"
-    first = pixels(dialog)
-    nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 25, 20, "more expanded frames")
-    assert first.max() > 40 and changed(first, pixels(dialog)) > 0.0005, "the main stream plays"
+    assert_expanded_plays(nb, dialog)
     nb.screenshot(tmp_path / "substream-expanded.png")
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
