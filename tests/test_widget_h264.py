@@ -320,6 +320,18 @@ def test_not_a_secure_context_plays_mpeg1(browser: Browser, lab: LabServer, came
         context.close()
 
 
+def plays_mpeg1(nb: NotebookPage, page: Page, label: str, shot: Path, why: str) -> Locator:
+    """The tile of ``label`` ends on the MPEG-1 path, plays, and its tag's tooltip says ``why``."""
+    locator = tile(page, label)
+    nb.wait_until(lambda: locator.get_attribute("data-codec") == "mpeg1", 20, "the MPEG-1 path")
+    wait_phase(locator, "playing")
+    assert_plays(nb, locator, shot)
+    tag = locator.locator(".rn-codec")
+    assert tag.text_content() == "MPEG-1"
+    assert why in (tag.get_attribute("title") or ""), tag.get_attribute("title")
+    return locator
+
+
 def test_an_h265_camera_falls_back_to_mpeg1(
     open_notebook, page: Page, lab: LabServer, camera_factory, tmp_path: Path
 ) -> None:
@@ -327,13 +339,7 @@ def test_an_h265_camera_falls_back_to_mpeg1(
     cam = camera_factory(codec="h265")
     nb = open_notebook(grid_cells(("HEVC", cam)))
     nb.run_all_and_wait()
-    hevc = tile(page, "HEVC")
-    nb.wait_until(lambda: hevc.get_attribute("data-codec") == "mpeg1", 20, "the fall back to MPEG-1")
-    wait_phase(hevc, "playing")
-    assert_plays(nb, hevc, tmp_path / "h265-fallback.png")
-    tag = hevc.locator(".rn-codec")
-    assert tag.text_content() == "MPEG-1"
-    assert "H.265" in (tag.get_attribute("title") or ""), tag.get_attribute("title")
+    hevc = plays_mpeg1(nb, page, "HEVC", tmp_path / "h265-fallback.png", "H.265")
     assert wait_figures(nb, hevc).startswith("MPEG-1 · ")
     # H.264 was tried once: its socket closed and its Worker ended
     assert sockets.opened() == [("grid", "h264"), ("grid", "mpeg1")]
@@ -366,12 +372,7 @@ def test_an_mjpeg_camera_plays_mpeg1(
     cam = camera_factory(codec="mjpeg")
     nb = open_notebook(grid_cells(("MJPEG", cam)))
     nb.run_all_and_wait()
-    old = tile(page, "MJPEG")
-    nb.wait_until(lambda: old.get_attribute("data-codec") == "mpeg1", 20, "the MPEG-1 path")
-    wait_phase(old, "playing")
-    assert_plays(nb, old, tmp_path / "mjpeg-mpeg1.png")
-    assert old.locator(".rn-codec").text_content() == "MPEG-1"
-    assert "the server sends MPEG-1 only" in (old.locator(".rn-codec").get_attribute("title") or "")
+    plays_mpeg1(nb, page, "MJPEG", tmp_path / "mjpeg-mpeg1.png", "the server sends MPEG-1 only")
     assert sockets.open() == [("grid", "mpeg1")]
     nb.wait_until(lambda: blob_workers(page) == 0, 10, "the H.264 Worker to end")
     assert nb.errors() == []
