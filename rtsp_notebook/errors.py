@@ -10,7 +10,8 @@ values only, and FFmpeg's stderr is masked before it becomes an error.
     ├── InvalidURLError               INVALID_URL
     ├── InvalidInputError             BAD_REQUEST      (label, options, ids, messages)
     ├── StreamNotFoundError           NOT_FOUND        (no such stream in the store)
-    ├── ConflictError                 CONFLICT         (the same URL is already active)
+    ├── AmbiguousLabelError           AMBIGUOUS        (a label that names several streams; a KeyError)
+    ├── ConflictError                 CONFLICT         (the URL or the label is already active)
     ├── LimitError                    LIMIT            (too many relays or viewers)
     ├── StoreError                    STORE            (the database cannot be used)
     ├── FFmpegNotFoundError           FFMPEG_MISSING
@@ -37,6 +38,7 @@ Every transport (the REST API, the widget's comm) answers an error with the HTTP
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousLabelError",
     "AuthError",
     "CameraNotFoundError",
     "ConflictError",
@@ -95,7 +97,28 @@ class StreamNotFoundError(RtspNotebookError, KeyError):
         return self.message
 
 
+class AmbiguousLabelError(RtspNotebookError, KeyError):
+    """A lookup by label (``hub["Door"]``) matched several active streams: labels are unique (compared
+    trimmed and case-insensitively) since issue 15, but a store written before may hold duplicates.
+    ``ids`` are the streams', oldest first: look one up by id, or rename one."""
+
+    code = "AMBIGUOUS"
+
+    def __init__(self, label: str, ids: tuple[str, ...]) -> None:
+        super().__init__(f"{len(ids)} streams are labelled {label!r}; use an id instead ({', '.join(ids)})")
+        self.label = label
+        self.ids = ids
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+    def __reduce__(self) -> tuple[type[AmbiguousLabelError], tuple[str, tuple[str, ...]]]:
+        return type(self), (self.label, self.ids)
+
+
 class ConflictError(RtspNotebookError):
+    """An add or a change that would give two active streams the same URL or the same label."""
+
     code = "CONFLICT"
 
 
@@ -228,6 +251,7 @@ _STATUS: list[tuple[type[RtspNotebookError], int]] = [
     (InvalidInputError, 400),
     (StreamNotFoundError, 404),
     (ConflictError, 409),
+    (AmbiguousLabelError, 409),
     (LimitError, 429),
     (SourceError, 503),
     (ServerPermissionError, 403),

@@ -10,9 +10,11 @@ import itertools
 import json
 import os
 import socket
+import sqlite3
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,12 @@ import pytest
 from PIL import Image
 
 import rtsp_notebook as rn
-from rtsp_notebook.errors import ExtensionMissingError, ServerError, ServerPermissionError
+from rtsp_notebook.errors import (
+    AmbiguousLabelError,
+    ExtensionMissingError,
+    ServerError,
+    ServerPermissionError,
+)
 from rtsp_notebook.notebook.hub import LocalFallbackWarning
 from rtsp_notebook.notebook.transports import _error
 
@@ -91,6 +98,59 @@ def test_add_lookup_update_remove(hub, camera):
         hub["nope"]
     renamed.remove()
     assert hub.list() == []
+
+
+def test_labels_are_unique_and_compare_without_case(hub):
+    """Issue 15: two streams cannot share a label (trimmed, case-insensitive); a default label is made
+    unique; a lookup by label ignores case. No camera is opened: adding a stream starts nothing."""
+    yard = hub.add("rtsp://127.0.0.1:9/yard", label="Yard")
+    with pytest.raises(rn.ConflictError) as info:
+        hub.add("rtsp://127.0.0.1:9/other", label=" yard ")
+    assert str(info.value) == f"the label 'yard' is used by stream {yard.id} (written 'Yard'); choose another"
+    door = hub.add("rtsp://127.0.0.1:9/door", label="Door")
+    with pytest.raises(rn.ConflictError, match=f"^the label 'YARD' is used by stream {yard.id} "):
+        door.update(label="YARD")
+    assert hub["yard"].id == yard.id and hub[" DOOR "].id == door.id
+    assert [hub.add(f"demo://mandelbrot?fps={n}").label for n in (5, 10, 15)] == [
+        "mandelbrot", "mandelbrot 2", "mandelbrot 3",
+    ]  # fmt: skip
+
+
+def store_of(hub, server, tmp_path) -> Path:
+    """The store file behind ``hub`` (the hub fixture's): the server's, or the in-process one's."""
+    return tmp_path / "local.db" if hub.local else server.runtime.parent / "s.db"
+
+
+def test_a_label_two_old_streams_share_is_refused_by_lookups(hub, server, tmp_path):
+    """A store written before labels were unique may hold two "Door"s: both stay listed and usable by id,
+    and ``hub["Door"]`` names them instead of picking one."""
+    door = hub.add("rtsp://127.0.0.1:9/door", label="Door")
+    twin = hub.add("rtsp://127.0.0.1:9/twin", label="Twin")
+    with (
+        contextlib.closing(sqlite3.connect(store_of(hub, server, tmp_path))) as conn,
+        conn,
+    ):  # what an older version wrote
+        conn.execute("UPDATE streams SET label = 'Door' WHERE id = ?", (twin.id,))
+    assert [s.label for s in hub.list()] == ["Door", "Door"]
+    with pytest.raises(AmbiguousLabelError) as info:
+        hub["door"]
+    assert isinstance(info.value, KeyError) and info.value.ids == (door.id, twin.id)
+    assert str(info.value) == f"2 streams are labelled 'door'; use an id instead ({door.id}, {twin.id})"
+    assert hub[twin.id].update(label="Back door").label == "Back door"
+    assert hub["Door"].id == door.id
+
+
+def test_options_that_do_not_apply_are_not_shown(hub):
+    """Issue 15: a demo:// stream has no RTSP transport; one given is ignored (code written for cameras
+    keeps working on demos), and the DataFrame shows it as missing."""
+    demo = hub.add("demo://smptebars", options={"transport": "tcp"})
+    assert demo.options == {"keep_alive": False}
+    assert demo.update(transport="udp").options == {"keep_alive": False}  # (keep_alive would start it)
+    cam = hub.add("rtsp://127.0.0.1:9/cam")
+    assert cam.options == {"transport": "auto", "keep_alive": False}
+    table = hub.streams().set_index("label")
+    assert pd.isna(table.loc["smptebars", "transport"]) and not table.loc["smptebars", "keep_alive"]
+    assert table.loc["127.0.0.1", "transport"] == "auto"
 
 
 def test_probe_checks_the_camera_first(hub, camera):

@@ -7,17 +7,22 @@ helpers are in tests/harness/jp_server.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import sqlite3
 import urllib.parse
 
 import pytest
 from PIL import Image
 from tornado.httpclient import HTTPClientError
 
+from rtsp_notebook.api.routes import route
+from rtsp_notebook.errors import AmbiguousLabelError
 from rtsp_notebook.media.mpegts import PACKET_SIZE
 from rtsp_notebook.media.sources import mask_url
+from rtsp_notebook.store import StreamStore
 
 from .harness.helpers import ffmpeg_children, wait_until
 from .harness.jp_server import ROUTES, add, api, login_cookies
@@ -118,6 +123,92 @@ async def test_unknown_ids_are_404(jp_fetch):
         assert status == 404 and error["error"]["code"] == "NOT_FOUND"
     status, error = await api(jp_fetch, "DELETE", "streams", "0123456789ab")
     assert status == 404
+
+
+# -- labels and options (issue 15) ---------------------------------------------------------------------
+# No camera is opened here: adding a stream starts nothing.
+async def test_a_label_in_use_is_a_conflict_on_post_and_patch(jp_fetch, jp_serverapp):
+    yard = await add(jp_fetch, "rtsp://127.0.0.1:9/yard", "Yard")
+    for label, written in (("Yard", ""), (" yard ", " (written 'Yard')"), ("YARD", " (written 'Yard')")):
+        status, error = await api(
+            jp_fetch, "POST", "streams", body={"url": "rtsp://127.0.0.1:9/x", "label": label}
+        )
+        assert (status, error["error"]["code"]) == (409, "CONFLICT"), error
+        message = f"the label {label.strip()!r} is used by stream {yard['id']}{written}; choose another"
+        assert error["error"]["message"] == message
+    door = await add(jp_fetch, "rtsp://127.0.0.1:9/door", "Door")
+    for method in ("PATCH", "PUT"):
+        status, error = await api(jp_fetch, method, "streams", door["id"], body={"label": "yARD"})
+        assert (status, error["error"]["code"]) == (409, "CONFLICT"), error
+        assert error["error"]["message"].startswith(f"the label 'yARD' is used by stream {yard['id']} ")
+    # the widget's comm (the kernel transport) answers the same from the same service
+    service = jp_serverapp.web_app.settings["rtsp_notebook"]["service"]
+    assert await route(service, "PATCH", f"streams/{door['id']}", {"label": "yARD"}) == (409, error)
+    assert await api(jp_fetch, "GET", "streams", door["id"]) == (200, door)
+    status, renamed = await api(jp_fetch, "PATCH", "streams", yard["id"], body={"label": "YARD"})
+    assert status == 200 and renamed["label"] == "YARD"  # its own label, in other letters
+
+
+async def test_default_labels_are_made_unique(jp_fetch):
+    labels = [(await add(jp_fetch, f"demo://mandelbrot?fps={n}", label))["label"]
+              for n, label in ((5, None), (10, None), (15, "  "))]  # fmt: skip
+    assert labels == ["mandelbrot", "mandelbrot 2", "mandelbrot 3"]
+    first = (await api(jp_fetch, "GET", "streams"))[1][0]
+    assert await api(jp_fetch, "DELETE", "streams", first["id"]) == (204, b"")
+    assert (await add(jp_fetch, "demo://mandelbrot?fps=20"))["label"] == "mandelbrot"  # free again
+
+
+@pytest.fixture
+def old_store(tmp_path):
+    """The store jp_server_config names, as an rtsp-notebook from before unique labels left it: two
+    active streams labelled "Door" (and the ids of both)."""
+    with StreamStore(tmp_path / "streams.db") as store:
+        door = store.add("rtsp://127.0.0.1:9/door", label="Door")
+        twin = store.add("rtsp://127.0.0.1:9/twin", label="Twin")
+    with contextlib.closing(sqlite3.connect(tmp_path / "streams.db")) as conn, conn:
+        conn.execute("UPDATE streams SET label = 'Door' WHERE id = ?", (twin.id,))
+    return door.id, twin.id
+
+
+async def test_a_store_with_duplicate_labels_opens_and_keeps_working(
+    old_store, jp_fetch, jp_serverapp, caplog
+):
+    door, twin = old_store
+    opened = [r.getMessage() for r in caplog.get_records("setup") if r.name == "rtsp_notebook.store.sqlite"]
+    assert any(f"streams {door}, {twin} share the label 'Door'" in m for m in opened), opened
+    status, streams = await api(jp_fetch, "GET", "streams")
+    assert status == 200 and [(s["id"], s["label"]) for s in streams] == [(door, "Door"), (twin, "Door")]
+    status, changed = await api(
+        jp_fetch, "PATCH", "streams", twin, body={"label": "Door", "options": {"keep_alive": False}}
+    )
+    assert status == 200 and changed["label"] == "Door"  # an unchanged label is no conflict
+    status, error = await api(jp_fetch, "PATCH", "streams", twin, body={"label": "DOOR"})
+    assert status == 409 and f"is used by stream {door} " in error["error"]["message"]
+    status, error = await api(
+        jp_fetch, "POST", "streams", body={"url": "rtsp://127.0.0.1:9/x", "label": "door"}
+    )
+    assert status == 409 and f"is used by stream {door} " in error["error"]["message"]
+    store = jp_serverapp.web_app.settings["rtsp_notebook"]["engine"].store
+    with pytest.raises(
+        AmbiguousLabelError, match=rf"^2 streams are labelled 'door'; use an id instead \({door}, {twin}\)$"
+    ):
+        await store.find("door")
+    assert (await api(jp_fetch, "PATCH", "streams", twin, body={"label": "Back door"}))[0] == 200
+    assert (await store.find("door")).id == door
+
+
+async def test_a_demo_stream_shows_only_the_options_that_apply(jp_fetch):
+    body = {"url": "demo://smptebars", "options": {"transport": "tcp"}}
+    status, demo = await api(jp_fetch, "POST", "streams", body=body)
+    assert status == 201 and demo["options"] == {"keep_alive": False}  # transport is ignored
+    sid = demo["id"]
+    status, changed = await api(jp_fetch, "PATCH", "streams", sid, body={"options": {"transport": "udp"}})
+    assert status == 200 and changed["options"] == {"keep_alive": False}
+    status, error = await api(jp_fetch, "PATCH", "streams", sid, body={"options": {"transport": "http"}})
+    assert status == 400 and error["error"]["message"].startswith("option 'transport' must be one of")
+    assert (await api(jp_fetch, "GET", "streams"))[1][0]["options"] == {"keep_alive": False}
+    status, camera = await api(jp_fetch, "PATCH", "streams", sid, body={"url": "rtsp://127.0.0.1:9/cam"})
+    assert status == 200 and camera["options"] == {"transport": "auto", "keep_alive": False}
 
 
 async def test_probe_reports_the_camera_or_its_error(jp_fetch, camera):

@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtsp_notebook.errors import (
+    AmbiguousLabelError,
     ConflictError,
     InvalidInputError,
     InvalidURLError,
@@ -37,6 +38,7 @@ from rtsp_notebook.store import (
     StreamRecord,
     StreamStore,
     default_store_path,
+    label_key,
     validate_label,
     validate_options,
 )
@@ -141,13 +143,99 @@ def test_find_by_id_then_label(store: StreamStore) -> None:
     assert store.find(door.id) == door
     assert store.find(yard.id) == yard
     assert store.find("Door") == door
+    assert store.find(" dOOR ") == door  # labels compare trimmed and case-insensitively
     with pytest.raises(StreamNotFoundError, match=r"^no stream with id or label 'Nothing'$"):
         store.find("Nothing")
 
-    twin = store.add("rtsp://door2.example/stream1", label="Door")
-    with pytest.raises(InvalidInputError) as info:
-        store.find("Door")
-    assert str(info.value) == f"2 streams are labelled 'Door'; use an id instead ({door.id}, {twin.id})"
+
+# --- unique labels (issue 15) ------------------------------------------------------------------------
+
+
+def test_label_key_compares_trimmed_case_folded_and_normalised() -> None:
+    assert label_key(" Yard ") == label_key("YARD") == label_key("yard")
+    assert label_key("Straße") == label_key("STRASSE")
+    assert label_key("Cafe\u0301") == label_key("Café")  # decomposed and composed é
+    assert label_key("Yard 2") != label_key("Yard")
+
+
+def test_a_label_another_active_stream_has_is_a_conflict(store: StreamStore) -> None:
+    yard = store.add(YARD, label="Yard")
+    for label, written in (("Yard", ""), ("  yard ", " (written 'Yard')"), ("YARD", " (written 'Yard')")):
+        with pytest.raises(ConflictError) as info:
+            store.add(DOOR, label=label)
+        assert str(info.value) == (
+            f"the label {label.strip()!r} is used by stream {yard.id}{written}; choose another"
+        )
+        assert info.value.code == "CONFLICT"
+    assert store.list() == [yard]
+
+    door = store.add(DOOR, label="Door")
+    with pytest.raises(ConflictError, match=rf"^the label 'yard' is used by stream {yard.id} "):
+        store.update(door.id, label="yard")
+    assert store.get(door.id) == door
+    assert store.update(yard.id, label="YARD").label == "YARD"  # its own label, in other letters
+    assert store.update(yard.id, label="YARD", options={"keep_alive": True}).label == "YARD"
+
+    store.delete(yard.id)  # a deleted stream's label is free
+    assert store.update(door.id, label="Yard").label == "Yard"
+
+
+def test_a_default_label_is_made_unique(store: StreamStore) -> None:
+    first = store.add("demo://testsrc")
+    second = store.add("demo://testsrc?size=640x360")
+    taken = store.add("demo://testsrc?size=320x180", label="TESTSRC 3")  # a user's label counts too
+    fourth = store.add("demo://testsrc?fps=5", label="   ")  # an empty label is no label
+    assert [first.label, second.label, taken.label, fourth.label] == ["testsrc", "testsrc 2", "TESTSRC 3",
+                                                                      "testsrc 4"]  # fmt: skip
+    assert store.add("rtsp://door.example/a").label == "door.example"
+    assert store.add("rtsp://door.example/b").label == "door.example 2"
+
+    store.delete(first.id)
+    assert store.update(fourth.id, label="").label == "testsrc"  # the reset label is the free default
+    assert store.update(second.id, label="").label == "testsrc 2"  # its own label is no conflict
+
+    host = ".".join(["h" * 60] * 4)  # a default longer than a label may be: cut, then numbered
+    assert store.add(f"rtsp://{host}/1").label == host[:200]
+    assert store.add(f"rtsp://{host}/2").label == host[:198] + " 2"
+
+
+def test_a_store_with_duplicate_labels_opens_and_lookups_refuse_them(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store written before labels were unique: nothing is lost, only a lookup by the shared label
+    is refused (naming the streams) until one is renamed."""
+    with StreamStore(db) as old:
+        door = old.add(DOOR, label="Door")
+        twin = old.add(YARD, label="Twin")
+        other = old.add("demo://mandelbrot")
+    with raw(db) as conn, conn:  # what an older rtsp-notebook could write
+        conn.execute("UPDATE streams SET label = 'door' WHERE id = ?", (twin.id,))
+
+    caplog.set_level(logging.WARNING, logger="rtsp_notebook.store.sqlite")
+    with StreamStore(db) as store:
+        assert [(r.id, r.label) for r in store.list()] == [(door.id, "Door"), (twin.id, "door"),
+                                                           (other.id, "mandelbrot")]  # fmt: skip
+        assert f"streams {door.id}, {twin.id} share the label 'Door'" in caplog.text
+        for key in ("Door", "door", " DOOR"):
+            with pytest.raises(AmbiguousLabelError) as info:
+                store.find(key)
+            assert isinstance(info.value, KeyError) and info.value.code == "AMBIGUOUS"
+            assert info.value.ids == (door.id, twin.id) and info.value.label == key.strip()
+            assert str(info.value) == (
+                f"2 streams are labelled {key.strip()!r}; use an id instead ({door.id}, {twin.id})"
+            )
+        assert store.find(twin.id).label == "door" and store.find("mandelbrot") == other
+
+        # both keep working: other changes, and their own label again, are no conflict
+        assert store.update(twin.id, options={"keep_alive": True}).options["keep_alive"] is True
+        assert store.update(twin.id, label="door").label == "door"
+        with pytest.raises(ConflictError, match=rf"^the label 'DOOR' is used by stream {twin.id} "):
+            store.update(door.id, label="DOOR")  # a rename to what the other has is refused
+        with pytest.raises(ConflictError):
+            store.add("rtsp://door3.example/x", label="Door")
+
+        assert store.update(twin.id, label="Back door").label == "Back door"
+        assert store.find("door") == store.get(door.id)
 
 
 # --- conflicts and ids -------------------------------------------------------------------------------
@@ -268,6 +356,30 @@ def test_option_values() -> None:
         "keep_alive": True,
     }
     assert validate_options({"transport": "tcp"}, {"transport": "udp"})["transport"] == "tcp"
+
+
+def test_options_that_do_not_apply_to_the_source_are_ignored() -> None:
+    assert validate_options({"transport": "tcp"}, scheme="demo") == {"keep_alive": False}
+    assert validate_options({"transport": "tcp"}, scheme="rtsps") == {"transport": "tcp", "keep_alive": False}
+    with pytest.raises(InvalidInputError, match=r"^option 'transport' must be one of 'auto', 'tcp', 'udp'"):
+        validate_options({"transport": "http"}, scheme="demo")  # checked all the same: a typo is caught
+
+
+def test_a_demo_stream_has_no_transport(store: StreamStore, db: Path) -> None:
+    demo = store.add("demo://smptebars", options={"transport": "tcp", "keep_alive": True})
+    assert demo.options == {"keep_alive": True} == demo.public()["options"]
+    assert store.update(demo.id, options={"transport": "udp"}).options == {"keep_alive": True}
+    with raw(db) as conn:
+        assert json.loads(conn.execute("SELECT options FROM streams").fetchone()[0]) == {"keep_alive": True}
+
+    camera = store.update(demo.id, url=DOOR)  # a camera now: its transport is the default
+    assert camera.options == {"transport": "auto", "keep_alive": True}
+    camera = store.update(demo.id, options={"transport": "udp"})
+    assert store.update(demo.id, url="demo://smptebars").options == {"keep_alive": True}
+
+    with raw(db) as conn, conn:  # a row written before options followed the source
+        conn.execute("UPDATE streams SET options = ? WHERE id = ?", (json.dumps(camera.options), demo.id))
+    assert store.get(demo.id).options == {"keep_alive": True} == store.get(demo.id).public()["options"]
 
 
 def test_options_size_limit() -> None:

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..api.routes import Op
 from ..errors import (
+    AmbiguousLabelError,
     ExtensionMissingError,
-    InvalidInputError,
     RtspNotebookError,
     ServerUnavailableError,
     StreamNotFoundError,
 )
+from ..store import label_key
 from .framereader import FrameReader
 from .transports import LocalTransport, RestTransport, Transport
 
@@ -202,16 +203,20 @@ class Hub:
         return len(self.list())
 
     def stream(self, key: str) -> Stream:
-        """A stream by id, or by label when no id matches."""
+        """A stream by id, or by label when no id matches (labels compare trimmed and case-insensitively:
+        ``hub["door"]`` is the stream labelled "Door"). A label that several streams share (a store
+        written before labels were unique) raises :class:`~rtsp_notebook.errors.AmbiguousLabelError`,
+        a ``KeyError`` that names their ids; a key that names none, ``StreamNotFoundError``."""
         streams = self.list()
         for stream in streams:
             if stream.id == key:
                 return stream
-        matches = [s for s in streams if s.label == key]
+        wanted = label_key(key) if isinstance(key, str) else None
+        matches = [s for s in streams if label_key(s.label) == wanted]
         if len(matches) == 1:
             return matches[0]
         if matches:
-            raise InvalidInputError(f"{len(matches)} streams are labelled {key!r}: use an id")
+            raise AmbiguousLabelError(key.strip(), tuple(s.id for s in matches))
         raise StreamNotFoundError(f"no stream with the id or label {key!r}")
 
     __getitem__ = stream

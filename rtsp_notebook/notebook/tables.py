@@ -55,8 +55,10 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
 
 
 def streams_frame(streams: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per stream; an option that does not apply to a stream's source (``transport`` of a
+    ``demo://`` stream: the API leaves it out) is missing (``<NA>``), not a default."""
     rows = [
-        {**s, "transport": (s.get("options") or {}).get("transport", "auto"),
+        {**s, "transport": (s.get("options") or {}).get("transport"),
          "keep_alive": bool((s.get("options") or {}).get("keep_alive", False))}
         for s in streams
     ]  # fmt: skip

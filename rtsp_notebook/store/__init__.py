@@ -11,13 +11,15 @@ from .validation import (
     MAX_LABEL_LENGTH,
     MAX_OPTIONS_BYTES,
     STREAM_ID_RE,
+    applicable_options,
     is_stream_id,
+    label_key,
     validate_label,
     validate_options,
 )
 
 __all__ = [
     "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "SCHEMA_VERSION", "STREAM_ID_RE",
-    "AsyncStore", "StreamRecord", "StreamStore", "default_store_path", "is_stream_id", "validate_label",
-    "validate_options",
+    "AsyncStore", "StreamRecord", "StreamStore", "applicable_options", "default_store_path", "is_stream_id",
+    "label_key", "validate_label", "validate_options",
 ]  # fmt: skip

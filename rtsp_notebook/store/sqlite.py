@@ -4,6 +4,15 @@ A deleted stream keeps its masked URL for history; its password leaves the disk:
 the bytes SQLite frees, and a ``wal_checkpoint(TRUNCATE)`` after a delete or a URL change moves the zeroed
 pages into the database file and empties the WAL, where the old page versions were.
 
+Labels are unique among active streams, compared trimmed and case-insensitively (``label_key``): an add
+or a rename to a label another active stream has is a ``ConflictError``, and a stream added without a
+label gets its default (the camera's host, the demo's pattern) made unique with " 2", " 3", …. A store
+written before that rule may hold duplicates: they stay, and a lookup by such a label
+(``find``) raises ``AmbiguousLabelError`` naming the streams.
+
+A stream's options are those that apply to its kind of source (``applicable_options``: no ``transport``
+for a ``demo://`` source), as stored and as read.
+
 ``StreamStore`` is the synchronous store: one connection guarded by a lock, every write in a
 ``BEGIN IMMEDIATE`` transaction, so several stores (a Jupyter server and a kernel, say) can share a file.
 ``AsyncStore`` (``asyncstore``) runs the same calls on one worker thread for event loops.
@@ -28,9 +37,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from ..errors import ConflictError, InvalidInputError, InvalidURLError, StoreError, StreamNotFoundError
+from ..errors import (
+    AmbiguousLabelError,
+    ConflictError,
+    InvalidInputError,
+    InvalidURLError,
+    StoreError,
+    StreamNotFoundError,
+)
 from ..media.sources import Source, mask_url, parse_source
-from .validation import _short, is_stream_id, validate_label, validate_options
+from .validation import (
+    MAX_LABEL_LENGTH,
+    _short,
+    applicable_options,
+    is_stream_id,
+    label_key,
+    validate_label,
+    validate_options,
+)
 
 __all__ = ["SCHEMA_VERSION", "StreamRecord", "StreamStore", "default_store_path"]
 
@@ -43,7 +67,8 @@ _APPLICATION_ID: Final = 0x52545350  # "RTSP"
 _COLUMNS: Final = "id, url, label, options, created_at, updated_at, sub_url"
 
 # Ordered schema migrations: migration N moves ``PRAGMA user_version`` from N-1 to N, in one transaction.
-# ``mask_url(url)`` is ``sources.mask_url``, registered on every connection of the store.
+# ``mask_url(url)`` is ``sources.mask_url``, registered on every connection of the store (and
+# ``label_key(label)``, ``validation.label_key``: no index may use it, other programs lack it).
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE TABLE streams (id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL, label TEXT NOT NULL, "
@@ -70,6 +95,19 @@ def _check_id(stream_id: object) -> str:
 def _default_label(source: Source) -> str:
     """The host of a camera, the pattern of a demo source."""
     return (source.pattern if source.scheme == "demo" else source.host) or source.masked
+
+
+def _scheme(url: str) -> str:
+    """The scheme of a stored (validated, lower-cased scheme) URL: ``rtsp``, ``rtsps`` or ``demo``."""
+    return url.partition(":")[0]
+
+
+def _numbered(label: str, n: int) -> str:
+    """``label`` with `` n`` after it (n > 1), cut to fit the label length limit."""
+    if n == 1:
+        return label[:MAX_LABEL_LENGTH]
+    suffix = f" {n}"
+    return label[: MAX_LABEL_LENGTH - len(suffix)].rstrip() + suffix
 
 
 def _sub_url(value: object, main: str) -> str | None:
@@ -120,13 +158,13 @@ class StreamRecord:
         return f"StreamRecord(id={self.id!r}, label={self.label!r}, url={self.masked_url!r}{sub})"
 
     def public(self) -> dict[str, Any]:
-        """The JSON-ready public form: masked URL, ISO 8601 UTC times."""
+        """The JSON-ready public form: masked URL, the options that apply, ISO 8601 UTC times."""
         return {
             "id": self.id,
             "label": self.label,
             "url": self.masked_url,
             "sub_url": self.masked_sub_url,
-            "options": dict(self.options),
+            "options": applicable_options(self.options, _scheme(self.url)),
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
         }
@@ -136,7 +174,7 @@ def _record(row: tuple[Any, ...]) -> StreamRecord:
     id_, url, label, options, created_at, updated_at, sub_url = row
     try:
         return StreamRecord(
-            id_, url, label, json.loads(options),
+            id_, url, label, applicable_options(json.loads(options), _scheme(url)),
             datetime.fromisoformat(created_at), datetime.fromisoformat(updated_at), sub_url,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
@@ -238,7 +276,9 @@ class StreamStore:
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute("PRAGMA secure_delete = ON")  # freed bytes (an old URL) are zeroed
                 conn.create_function("mask_url", 1, mask_url, deterministic=True)
+                conn.create_function("label_key", 1, label_key, deterministic=True)
                 self._schema_version = self._migrate(conn)
+                self._warn_shared_labels(conn)
         except BaseException:
             conn.close()
             raise
@@ -265,6 +305,22 @@ class StreamStore:
                 log.warning("%s: could not vacuum the stream database: %s", self.path, exc)
             self._checkpoint(conn)
         return self._check_version(conn)
+
+    def _warn_shared_labels(self, conn: sqlite3.Connection) -> None:
+        """Say which active streams share a label (a store written before labels were unique): they
+        keep working; only a lookup by that label is refused until one is renamed."""
+        groups: dict[str, builtins.list[tuple[str, str]]] = {}
+        for id_, label in conn.execute(
+            "SELECT id, label FROM streams WHERE deleted_at IS NULL ORDER BY created_at, rowid"
+        ):
+            groups.setdefault(label_key(label), []).append((id_, label))
+        for group in groups.values():
+            if len(group) > 1:
+                log.warning(
+                    "%s: streams %s share the label %r; rename all but one (a lookup by this label is "
+                    "refused until then)",
+                    self.path, ", ".join(id_ for id_, _ in group), group[0][1],
+                )  # fmt: skip
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Copy the WAL into the database file and truncate it: old page versions (old URLs) leave the disk.
@@ -316,6 +372,39 @@ class StreamStore:
         if row is not None:
             raise ConflictError(f"a stream with this URL already exists (id {row[0]}, label {row[1]!r})")
 
+    def _check_label(self, conn: sqlite3.Connection, label: str, stream_id: str = "") -> None:
+        """ConflictError when another active stream has ``label`` (compared by ``label_key``)."""
+        row = conn.execute(
+            "SELECT id, label FROM streams WHERE deleted_at IS NULL AND id != ? AND label_key(label) = ? "
+            "ORDER BY created_at, rowid",
+            (stream_id, label_key(label)),
+        ).fetchone()
+        if row is not None:
+            written = "" if row[1] == label else f" (written {row[1]!r})"
+            raise ConflictError(f"the label {label!r} is used by stream {row[0]}{written}; choose another")
+
+    def _free_label(self, conn: sqlite3.Connection, default: str, stream_id: str = "") -> str:
+        """``default``, or the first of ``default 2``, ``default 3``, … that no other active stream has."""
+        taken = {
+            label_key(row[0])
+            for row in conn.execute(
+                "SELECT label FROM streams WHERE deleted_at IS NULL AND id != ?", (stream_id,)
+            )
+        }
+        n = 1
+        while label_key(_numbered(default, n)) in taken:
+            n += 1
+        return _numbered(default, n)
+
+    def _label(self, conn: sqlite3.Connection, label: object, default: str, stream_id: str = "") -> str:
+        """The label to store: the one given (ConflictError when another active stream has it), else the
+        default made unique."""
+        given = validate_label(label, "")
+        if not given:
+            return self._free_label(conn, default, stream_id)
+        self._check_label(conn, given, stream_id)
+        return given
+
     def _select(self, conn: sqlite3.Connection, stream_id: str) -> StreamRecord:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM streams WHERE id = ? AND deleted_at IS NULL", (stream_id,)
@@ -327,15 +416,17 @@ class StreamStore:
     def add(
         self, url: str, label: str | None = None, options: _Options = None, *, sub_url: str | None = None
     ) -> StreamRecord:
-        """Store a new stream; ConflictError when an active stream has the same (normalised) URL.
-        ``sub_url`` is the camera's optional substream, validated and kept secret like ``url``."""
+        """Store a new stream; ConflictError when an active stream has the same (normalised) URL or the
+        same label (without a label: the default, made unique). ``sub_url`` is the camera's optional
+        substream, validated and kept secret like ``url``."""
         source = parse_source(url)
         sub = _sub_url(sub_url, source.url)
-        label = validate_label(label, _default_label(source))
-        opts = validate_options(options)
+        validate_label(label, "")  # a bad label is refused before the database is asked anything
+        opts = validate_options(options, scheme=source.scheme)
         now = _now()
         with self._use("add a stream", write=True) as conn:
             self._conflict(conn, source.url)
+            label = self._label(conn, label, _default_label(source))
             stream_id = secrets.token_hex(6)
             while conn.execute("SELECT 1 FROM streams WHERE id = ?", (stream_id,)).fetchone():
                 stream_id = secrets.token_hex(6)
@@ -353,14 +444,16 @@ class StreamStore:
             return self._select(conn, stream_id)
 
     def find(self, key: str) -> StreamRecord:
-        """The active stream whose id is ``key``, else the one whose label is exactly ``key``."""
+        """The active stream whose id is ``key``, else the one whose label is ``key`` (compared by
+        ``label_key``); AmbiguousLabelError when several have it (a store from before labels were
+        unique), StreamNotFoundError when none has."""
         if not isinstance(key, str):
             raise InvalidInputError(f"a stream is found by id or label (a string), got {type(key).__name__}")
         with self._use("find a stream") as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM streams WHERE deleted_at IS NULL AND (id = ? OR label = ?) "
-                "ORDER BY created_at, rowid",
-                (key, key),
+                f"SELECT {_COLUMNS} FROM streams WHERE deleted_at IS NULL "
+                "AND (id = ? OR label_key(label) = ?) ORDER BY created_at, rowid",
+                (key, label_key(key)),
             ).fetchall()
         by_id = [row for row in rows if row[0] == key]
         if by_id:
@@ -368,8 +461,7 @@ class StreamStore:
         if not rows:
             raise StreamNotFoundError(f"no stream with id or label {_short(key)}")
         if len(rows) > 1:
-            ids = ", ".join(row[0] for row in rows)
-            raise InvalidInputError(f"{len(rows)} streams are labelled {key!r}; use an id instead ({ids})")
+            raise AmbiguousLabelError(key.strip(), tuple(row[0] for row in rows))
         return _record(rows[0])
 
     def list(self) -> builtins.list[StreamRecord]:
@@ -390,9 +482,13 @@ class StreamStore:
         sub_url: str | None = None,
     ) -> StreamRecord:
         """Change the URL, label, options (merged over the current ones) or ``sub_url`` (``""`` removes
-        it); None leaves a field as it is. Bumps ``updated_at``."""
+        it); None leaves a field as it is. Bumps ``updated_at``. ConflictError when another active
+        stream has the new URL or the new label (a label that did not change is not checked: a store
+        from before labels were unique keeps working); an empty label is the default, made unique."""
         stream_id = _check_id(stream_id)
         source = parse_source(url) if url is not None else None
+        if label is not None:
+            validate_label(label, "")
         now = _now()
         with self._use("update a stream", write=True) as conn:
             current = self._select(conn, stream_id)
@@ -403,9 +499,11 @@ class StreamStore:
             # a kept substream is checked against a new url too
             new_sub = _sub_url(current.sub_url if sub_url is None else sub_url, new_url)
             new_label = current.label
-            if label is not None:
-                new_label = validate_label(label, _default_label(source or parse_source(current.url)))
-            new_options = validate_options(options, current.options)
+            if label is not None and validate_label(label, "") != current.label:
+                new_label = self._label(
+                    conn, label, _default_label(source or parse_source(current.url)), stream_id
+                )
+            new_options = validate_options(options, current.options, scheme=_scheme(new_url))
             conn.execute(
                 "UPDATE streams SET url = ?, label = ?, options = ?, updated_at = ?, sub_url = ? "
                 "WHERE id = ?",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -12,9 +13,11 @@ from typing import Any, Final, TypeGuard
 
 from ..errors import InvalidInputError
 
+log = logging.getLogger(__name__)
+
 __all__ = [
-    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "STREAM_ID_RE", "is_stream_id",
-    "validate_label", "validate_options",
+    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "STREAM_ID_RE", "applicable_options",
+    "is_stream_id", "label_key", "validate_label", "validate_options",
 ]  # fmt: skip
 
 # The shape of the ids the store makes: the one pattern every route, socket and call checks ids against
@@ -37,23 +40,42 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_EVERY_KIND: Final = frozenset({"rtsp", "rtsps", "demo"})  # the schemes of media.sources
+
+
 @dataclass(frozen=True)
 class _Option:
     allowed: str
     check: Callable[[object], bool]
     secret: bool = False  # a secret option's value is never echoed in a message
+    kinds: frozenset[str] = _EVERY_KIND  # the source schemes it applies to
 
 
 _OPTIONS: Final[Mapping[str, _Option]] = {
     "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
+    # how FFmpeg reaches an RTSP camera: a demo:// source (FFmpeg's lavfi) has no transport
     "transport": _Option(
-        "one of 'auto', 'tcp', 'udp'", lambda v: isinstance(v, str) and v in ("auto", "tcp", "udp")
+        "one of 'auto', 'tcp', 'udp'",
+        lambda v: isinstance(v, str) and v in ("auto", "tcp", "udp"),
+        kinds=frozenset({"rtsp", "rtsps"}),
     ),
 }
 
 
-def validate_options(options: object, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Check user options and merge them over ``base`` (or the defaults); raises InvalidInputError."""
+def applicable_options(options: Mapping[str, Any], scheme: str) -> dict[str, Any]:
+    """``options`` less the known ones that do not apply to a source of ``scheme`` (``transport`` on a
+    ``demo://`` source): what a stream keeps and shows."""
+    return {k: v for k, v in options.items() if k not in _OPTIONS or scheme in _OPTIONS[k].kinds}
+
+
+def validate_options(
+    options: object, base: Mapping[str, Any] | None = None, *, scheme: str | None = None
+) -> dict[str, Any]:
+    """Check user options and merge them over ``base`` (or the defaults); raises InvalidInputError.
+
+    With a source ``scheme``, the options that do not apply to it are checked, then left out (a
+    ``transport`` given for a ``demo://`` stream is ignored, so code written for cameras works on demos).
+    """
     merged = {**DEFAULT_OPTIONS, **(base or {})}
     options = {} if options is None else options
     if not isinstance(options, Mapping):
@@ -69,12 +91,22 @@ def validate_options(options: object, base: Mapping[str, Any] | None = None) -> 
             shown = "a value that is not shown" if spec.secret else _short(value)
             raise InvalidInputError(f"option {key!r} must be {spec.allowed}, got {shown}")
         merged[key] = value
+        if scheme is not None and scheme not in spec.kinds:
+            log.debug("option %r does not apply to %s:// streams; ignored", key, scheme)
+    if scheme is not None:
+        merged = applicable_options(merged, scheme)
     size = len(json.dumps(merged, separators=(",", ":")).encode())
     if size > MAX_OPTIONS_BYTES:
         raise InvalidInputError(
             f"options are too large ({size} bytes as JSON); at most {MAX_OPTIONS_BYTES} bytes are allowed"
         )
     return merged
+
+
+def label_key(label: str) -> str:
+    """What labels are compared by: trimmed, case-folded, NFKC-normalised. Two labels with one key are
+    the same label (``"Yard"``, ``" yard "``, ``"YARD"``): at most one active stream has it."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", label.strip()).casefold())
 
 
 def validate_label(label: object, default: str) -> str:
