@@ -4,12 +4,18 @@ One handler class serves the route table :data:`rtsp_notebook.api.routes.ROUTES`
 comm and the Python REST client use too): every method is ``@web.authenticated`` + ``@authorized``
 (resource ``rtsp``); mutations go through Jupyter's XSRF check. Domain errors become HTTP answers in
 one place, :func:`rtsp_notebook.errors.status_for`.
+
+A thumbnail answered 503 (the camera has no picture: offline, or not yet read) is a normal state that a
+tile asks about at every retry: jupyter_server's request log (``log_request``, which logs a 5xx at ERROR
+with the request headers) logs it at DEBUG without headers (:class:`_NoPictureLog`); every other 5xx keeps
+ERROR.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -35,10 +41,32 @@ from rtsp_notebook.thumbnails import Thumbnail, ThumbnailService
 from .websocket import StreamWebSocketHandler
 
 
+class _NoPictureLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The request log of a thumbnail answered 503: jupyter_server's ``log_request`` logs a 5xx with
+    ``handler.log.error``, first the request headers (a JSON object), then the request line. Here the
+    headers are left out and the line goes at DEBUG, as a success would."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR:
+            if isinstance(msg, str) and msg.startswith("{"):
+                return  # the request headers
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+
 class RtspHandler(APIHandler):
     """Base of the REST handlers: the service, and errors as the JSON of DESIGN §3."""
 
     auth_resource = "rtsp"
+    no_picture = False  # the answer is a thumbnail's 503: the camera has no picture (a normal state)
+
+    @property
+    def log(self) -> Any:
+        """jupyter_server's logger; for a thumbnail answered 503, one that logs the request at DEBUG."""
+        logger = super().log
+        if self.no_picture and self.get_status() == 503:
+            return _NoPictureLog(logger, {})
+        return logger
 
     @property
     def thumbnails(self) -> ThumbnailService:
@@ -99,6 +127,11 @@ class ApiHandler(RtspHandler):
             status, body = await answer(self.service, found, call, log_name="the server log")
             if found.op is Op.ADD_STREAM and status == 201:
                 self.set_header("Location", self.request.path.rstrip("/") + "/" + body["id"])
+            if found.op in (Op.THUMBNAIL, Op.REFRESH_THUMBNAIL) and status == 503:
+                self.no_picture = True
+                retry = self.thumbnails.retry_after(stream_id)
+                if retry is not None:
+                    self.set_header("Retry-After", str(retry))
         if isinstance(body, Thumbnail):
             self._write_jpeg(body)
         else:

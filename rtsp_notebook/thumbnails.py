@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import math
 import re
 import secrets
 import time
@@ -196,6 +197,16 @@ class ThumbnailService:
             log.info("stream %s: no new picture (%s); answering with the last one", stream_id, exc.code)
             return await self._answer(stream_id, (last, None), width, "cache", stale=True)
         return await self._answer(stream_id, grabbed, width, grabbed[0].source)
+
+    def retry_after(self, stream_id: str) -> int | None:
+        """Whole seconds until a request (without ``refresh``) may get another answer than the failure
+        remembered for the stream (the rest of its ``ttl``): what an HTTP ``Retry-After`` says. None when
+        no failure is remembered, or when it is kept until the URL changes (``AUTH``)."""
+        failed = self._failures.get(stream_id)
+        if failed is None or failed[2].code == "AUTH":
+            return None
+        left = self.ttl - (time.monotonic() - failed[0])
+        return max(1, math.ceil(left)) if left > 0 else None
 
     def _origin(self, record: StreamRecord) -> str:
         """A keyed digest of the stream's URL and transport: equal while neither changes."""

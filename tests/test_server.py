@@ -15,6 +15,7 @@ import sqlite3
 import urllib.parse
 
 import pytest
+from jupyter_server.base import handlers as server_handlers
 from PIL import Image
 from tornado.httpclient import HTTPClientError
 
@@ -241,6 +242,57 @@ async def test_thumbnails_and_cache_figures(jp_fetch, camera):
     assert (await api(jp_fetch, "GET", "thumbnails", "cache", "stats"))[1]["entries"] == 0
     status, error = await api(jp_fetch, "GET", "streams", sid, "thumbnail", params={"width": "5000"})
     assert status == 400 and "width" in error["error"]["message"]
+
+
+async def test_a_thumbnail_without_a_picture_is_a_503_logged_below_error(jp_fetch, jp_serverapp, caplog):
+    """Issue 15: an offline camera's tile asks for its thumbnail at every retry, and jupyter_server logged
+    each 503 at ERROR with the request headers. No picture is a normal state: the answer stays the DESIGN
+    contract's 503 with the camera's code (and a Retry-After of the remembered failure's ttl), logged at
+    DEBUG without headers; a real server fault is still an ERROR."""
+    sid = (await add(jp_fetch, "rtsp://127.0.0.1:9/offline", "Offline"))["id"]  # nothing listens on 9
+    server_log = server_handlers.log()  # handler.log, which log_request uses
+    own = not server_log.propagate  # a traitlets app's log does not reach the root's (caplog's) handler
+    if own:
+        server_log.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=server_log.name)
+    try:
+        answers = []
+        for params in ({"format": "json"}, {"format": "json"}, {}, {"format": "json", "refresh": "true"}):
+            with pytest.raises(HTTPClientError) as info:
+                await jp_fetch("rtsp", "api", "streams", sid, "thumbnail", params=params)
+            response = info.value.response
+            assert response is not None and response.code == 503
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert 1 <= int(response.headers["Retry-After"]) <= 30  # thumbnail_ttl of jp_server_config
+            answers.append(json.loads(response.body))
+        error = answers[0]["error"]
+        assert set(error) == {"code", "message"} and error["code"] == "UNREACHABLE"
+        assert answers == [answers[0]] * 4
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+        lines = [r for r in caplog.records if r.getMessage().startswith("503 GET")]
+        assert len(lines) == 4 and all(r.levelno == logging.DEBUG for r in lines)
+        assert "User-Agent" not in caplog.text
+
+        caplog.clear()  # a real fault of the server: still an ERROR, with the headers
+        thumbnails = jp_serverapp.web_app.settings["rtsp_notebook"]["thumbnails"]
+
+        async def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        thumbnails.get, real = broken, thumbnails.get
+        try:
+            status, body = await api(jp_fetch, "GET", "streams", sid, "thumbnail", params={"format": "json"})
+        finally:
+            thumbnails.get = real
+        assert status == 500 and body["error"]["code"] == "INTERNAL"
+        assert any(
+            r.levelno == logging.ERROR and r.getMessage().startswith("500 GET") for r in caplog.records
+        )
+        assert "User-Agent" in caplog.text
+    finally:
+        if own:
+            server_log.removeHandler(caplog.handler)
 
 
 async def test_stats_routes(jp_fetch, camera):

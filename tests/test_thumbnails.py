@@ -273,6 +273,25 @@ async def test_a_camera_never_seen_and_offline_raises_its_error(camera, tmp_path
         assert len(spawns.argvs) == 2
 
 
+async def test_retry_after_is_the_rest_of_a_remembered_failure(camera_factory, tmp_path):
+    """Issue 15: the figure of a 503 thumbnail's ``Retry-After``. A failure is remembered for the ttl
+    (asking sooner gets the same answer, without FFmpeg); a refused password until the URL changes: no
+    figure then."""
+    camera = camera_factory(user="admin", password="right-pw")
+    async with service_for(tmp_path, ttl=20.0) as (engine, service):
+        offline = await engine.add_stream("rtsp://127.0.0.1:9/offline")  # nothing listens on port 9
+        refused = await engine.add_stream(camera.url_with("admin", "wrong-pw"))
+        assert service.retry_after(offline.id) is None  # nothing asked yet
+        with pytest.raises(UnreachableError):
+            await service.get(offline.id)
+        assert 19 <= (service.retry_after(offline.id) or 0) <= 20
+        with pytest.raises(AuthError):
+            await service.get(refused.id)
+        assert service.retry_after(refused.id) is None
+        service.forget(offline.id)
+        assert service.retry_after(offline.id) is None
+
+
 async def test_a_hung_camera_times_out_and_close_stops_a_running_grab(camera, tmp_path):
     async with service_for(tmp_path, grab_timeout=0.5) as (engine, service):
         stream = await engine.add_stream(camera.url)
