@@ -43,7 +43,10 @@ export function editDialog(host, stream, save, signal) {
     h('h3', { text: 'Edit stream' }),
     h('label', {}, [h('span', { text: 'Label' }), label]),
     h('label', {}, [h('span', { text: 'URL' }), url]),
-    h('p', { class: 'rn-hint', text: 'The password is hidden as ***: leave the URL as it is, or type it again in full.' }),
+    // only a URL that holds a password shows it masked (a demo:// URL has none)
+    stream.url.includes(':***@')
+      ? h('p', { class: 'rn-hint', text: 'The password is hidden as ***: leave the URL as it is, or type it again in full.' })
+      : null,
     error,
     h('div', { class: 'rn-actions' }, [cancel, submit]),
   ]);
@@ -87,13 +90,14 @@ export function editDialog(host, stream, save, signal) {
 }
 
 /**
- * Asks before removing a stream.
+ * Asks before removing a stream, naming it by its label and its (masked) URL.
  * @param {HTMLElement} host
- * @param {string} label
+ * @param {{label: string, url: string}} stream
  * @param {() => Promise<void>} remove  rejects with the API's error
  * @param {AbortSignal} signal
  */
-export function confirmRemoval(host, label, remove, signal) {
+export function confirmRemoval(host, stream, remove, signal) {
+  const label = stream.label;
   const error = h('p', { class: 'rn-error', role: 'alert' });
   const cancel = h('button', { type: 'button', class: 'rn-button', text: 'Cancel' });
   const confirm = h('button', { type: 'button', class: 'rn-button rn-danger', text: 'Remove' });
@@ -102,6 +106,7 @@ export function confirmRemoval(host, label, remove, signal) {
   const dialog = h('dialog', { class: 'rn-dialog', role: 'alertdialog', 'aria-label': `Remove ${label}` }, [
     h('h3', { text: 'Remove stream' }),
     question,
+    h('p', { class: 'rn-hint rn-url', text: stream.url }),
     error,
     h('div', { class: 'rn-actions' }, [cancel, confirm]),
   ]);

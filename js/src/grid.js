@@ -53,9 +53,12 @@ export class Grid {
    * @param {GridOptions} options
    * @param {(connection: string) => void} report  tells the kernel what answered: extension, kernel, unreachable
    * @param {Backend | null} kernel  the kernel over the widget's comm, for when the extension does not answer
+   * @param {{snapshot?: (blob: Blob, info: import('./expanded.js').SnapshotInfo) => void}} [hooks]
+   *   snapshot: a snapshot was taken in an expanded view (the widget sends it to the kernel)
    */
-  constructor(el, options, report, kernel) {
+  constructor(el, options, report, kernel, hooks = {}) {
     this.el = el;
+    this.hooks = hooks;
     this.options = options;
     this.report = report;
     this.kernel = kernel;
@@ -211,6 +214,7 @@ export class Grid {
         root: this.root,
         webgl: () => this.useWebgl(),
         paths: this.paths,
+        snapshot: this.hooks.snapshot,
         removed: (id) => {
           this.dropTile(id);
           this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
@@ -229,6 +233,7 @@ export class Grid {
   dropTile(id) {
     const tile = this.tiles.get(id);
     if (!tile) return;
+    if (this.formError) this.formError.textContent = ''; // it may name this stream (a CONFLICT): the situation changed
     this.tiles.delete(id);
     this.observer.unobserve(tile.el);
     this.onScreen.delete(tile.el);
@@ -278,6 +283,9 @@ export class Grid {
     });
     const submit = h('button', { type: 'submit', class: 'rn-button rn-primary', text: 'Add stream' });
     const error = h('p', { class: 'rn-error', role: 'alert' });
+    this.formError = error;
+    // an answer about what the form held (a CONFLICT naming a stream) is out of date once it changes
+    for (const input of [url, label]) input.addEventListener('input', () => (error.textContent = ''), { signal });
     const form = h('form', { class: 'rn-form rn-add', 'aria-label': 'Add a stream' }, [
       h('div', { class: 'rn-row' }, [url, label, submit]),
       error,

@@ -40,7 +40,11 @@ function render({ model, el }) {
     model.set('connection', connection);
     model.save_changes();
   };
-  const grid = new Grid(el, options(model), report, kernel);
+  // an expanded view's snapshot goes to the kernel too: `grid.last_snapshot` (a PIL image)
+  const snapshot = async (/** @type {Blob} */ blob, /** @type {object} */ info) => {
+    model.send({ type: 'snapshot', ...info }, undefined, [await blob.arrayBuffer()]);
+  };
+  const grid = new Grid(el, options(model), report, kernel, { snapshot });
   const changed = () => grid.setOptions(options(model));
   for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.on(`change:${name}`, changed);
   return () => {

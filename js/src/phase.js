@@ -26,3 +26,15 @@ const KNOWN = new Set(Object.values(Phase));
 export function phaseOf(name) {
   return KNOWN.has(name) ? /** @type {PhaseName} */ (name) : Phase.CONNECTING;
 }
+
+/**
+ * Shows a phase on a status badge: its text (the phase, then e.g. " (attempt 3)") and its `rn-<phase>`
+ * colour class. A tile's badge and the expanded view's look alike for the same phase.
+ * @param {HTMLElement} badge
+ * @param {PhaseName} phase
+ * @param {string} [suffix]
+ */
+export function showPhase(badge, phase, suffix = '') {
+  badge.textContent = `${phase}${suffix}`;
+  badge.className = `rn-badge rn-${phase}`;
+}

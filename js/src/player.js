@@ -12,7 +12,8 @@ import { StreamSocket } from './stream-socket.js';
 
 /**
  * @typedef {{type: 'status', phase: string, attempt?: number, retry_in_s?: number, detail?: string}
- *   | {type: 'video_start', codec: string, codec_string?: string, width: number, height: number, fps: number}
+ *   | {type: 'video_start', codec: string, codec_string?: string, width: number, height: number, fps: number,
+ *      max_kbps?: number}
  *   | {type: 'error', code: string, message: string, fatal: boolean}} ServerMessage
  */
 
@@ -121,6 +122,21 @@ export class LivePlayer {
     const early = this.early;
     this.early = [];
     for (const bytes of early) this.feed(bytes);
+  }
+
+  /**
+   * A JPEG of the canvas (a WebGL canvas keeps no picture to read once shown: snapshots need Canvas2D).
+   * @returns {Promise<Blob>}
+   */
+  snapshot() {
+    if (this.frames === 0) return Promise.reject(new Error('no picture has been shown yet'));
+    return new Promise((resolve, reject) => {
+      this.canvas.toBlob(
+        (blob) => (blob ? resolve(blob) : reject(new Error('the canvas could not be read'))),
+        'image/jpeg',
+        0.92,
+      );
+    });
   }
 
   /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */

@@ -24,6 +24,8 @@
  * @property {string | null} last_error
  * @property {string} ws_url    relative to the base URL
  * @property {Record<string, unknown>} options
+ * @property {string} [updated_at]  ISO time of the last change
+ * @property {string | null} [sub_url]  masked, like `url`
  */
 
 /**

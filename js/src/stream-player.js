@@ -213,6 +213,11 @@ export class StreamPlayer {
     return this.player.connected;
   }
 
+  /** A JPEG of the picture shown now. @returns {Promise<Blob>} */
+  snapshot() {
+    return this.player.snapshot();
+  }
+
   get frames() {
     return this.framesBefore + this.player.frames;
   }

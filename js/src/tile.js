@@ -13,7 +13,7 @@ import { button, h } from './dom.js';
 import { confirmRemoval, editDialog } from './dialogs.js';
 import { ExpandedView } from './expanded.js';
 import { Figures } from './figures.js';
-import { Phase, phaseOf } from './phase.js';
+import { Phase, phaseOf, showPhase } from './phase.js';
 import { socketBackoff } from './player.js';
 import { StreamPlayer } from './stream-player.js';
 
@@ -30,7 +30,21 @@ import { StreamPlayer } from './stream-player.js';
  * @property {(tile: Tile) => boolean} webgl  whether this tile may use a WebGL context (JSMpeg)
  * @property {import('./codec.js').PathMemory} paths  the grid's remembered fallbacks to MPEG-1
  * @property {(id: string) => void} removed    the stream was removed from this tile
+ * @property {(blob: Blob, info: import('./expanded.js').SnapshotInfo) => void} [snapshot]
+ *   a snapshot was taken in the expanded view (the grid hands it to the kernel)
  */
+
+/** What a button does, after its name in its tooltip: Pause and Stop differ in what they keep. */
+const HINTS = /** @type {Record<string, string>} */ ({
+  Pause: ': hold the picture, keep the camera connected (resumes at once)',
+  Stop: ': close the camera connection (Play reconnects)',
+});
+
+/** What the picture area says over the last picture, by phase (nothing when it plays). */
+const OVERLAYS = /** @type {Partial<Record<PhaseName, string>>} */ ({
+  [Phase.PAUSED]: 'Paused',
+  [Phase.STOPPED]: 'Stopped · Play reconnects',
+});
 
 export class Tile {
   /**
@@ -56,6 +70,8 @@ export class Tile {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.reconnectTimer = undefined;
     this.thumbToken = 0;
+    this.thumbMiss = ''; // what the tile showed when the server last had no picture: not asked again until it changes
+    this.viewKnown = false; // the grid said at least once whether the tile is on screen
     this.removing = false; // a removal is under way: its relay stops, and its thumbnail goes
     this.lastError = ''; // the server's last error message, shown before what the relay waits for
     this.figures = new Figures(); // the path's tag, then the fps and kb/s or what the tile says
@@ -64,6 +80,7 @@ export class Tile {
     this.badge = h('span', { class: 'rn-badge', role: 'status' });
     this.canvas = h('canvas', { class: 'rn-canvas', width: 640, height: 360 }); // each player brings its own
     this.thumb = h('img', { class: 'rn-thumb', alt: '', hidden: true });
+    this.overlay = h('div', { class: 'rn-overlay', hidden: true }); // paused, stopped, off screen
     this.playButton = button('Play', 'play', () => this.play(), signal);
     this.pauseButton = button('Pause', 'pause', () => this.pause(), signal);
     this.stopButton = button('Stop', 'stop', () => this.stop(), signal);
@@ -72,7 +89,7 @@ export class Tile {
     this.removeButton = button('Remove', 'remove', () => this.remove(), signal);
     this.el = h('article', { class: 'rn-tile', tabindex: 0, 'data-stream-id': stream.id }, [
       h('header', { class: 'rn-tile-head' }, [this.labelEl, this.badge]),
-      h('div', { class: 'rn-screen' }, [this.canvas, this.thumb]),
+      h('div', { class: 'rn-screen' }, [this.canvas, this.thumb, this.overlay]),
       h('footer', { class: 'rn-tile-foot' }, [
         h('div', { class: 'rn-controls' }, [
           this.playButton,
@@ -101,7 +118,7 @@ export class Tile {
     Object.assign(names, { Expand: this.expandButton, Edit: this.editButton, Remove: this.removeButton });
     for (const [action, el] of Object.entries(names)) {
       el.setAttribute('aria-label', `${action} ${stream.label}`);
-      el.title = `${action} ${stream.label}`;
+      el.title = `${action} ${stream.label}${HINTS[action] ?? ''}`;
     }
   }
 
@@ -128,9 +145,22 @@ export class Tile {
 
   /** @param {boolean} visible  on screen (IntersectionObserver and the page's visibility) */
   setInView(visible) {
-    if (this.inView === visible) return;
+    const first = !this.viewKnown;
+    this.viewKnown = true;
+    if (this.inView === visible && !first) return;
     this.inView = visible;
     this.sync();
+    // never started because it was never on screen (Notebook 7 scrolls to the end after Run All): say so,
+    // and let the last picture stand in
+    if (!this.player && !visible && this.intent === 'play' && this.phase === Phase.CONNECTING) this.setPhase(Phase.PAUSED);
+    else if (this.phase === Phase.PAUSED) this.setPhase(Phase.PAUSED); // the reason in the badge changed
+  }
+
+  /** Why a tile the user did not pause is paused: " (off screen)", " (expanded)", or nothing. */
+  pauseReason() {
+    if (this.intent !== 'play') return '';
+    if (this.expanded) return ' (expanded)';
+    return this.inView ? '' : ' (off screen)';
   }
 
   /** Brings the stream in line with intent, visibility and the expanded view. */
@@ -299,8 +329,12 @@ export class Tile {
     const known = phaseOf(phase);
     this.phase = known;
     this.el.dataset.phase = known;
-    this.badge.textContent = `${known}${suffix}`;
-    this.badge.className = `rn-badge rn-${known}`;
+    const reason = known === Phase.PAUSED && !suffix ? this.pauseReason() : '';
+    showPhase(this.badge, known, suffix || reason);
+    this.el.dataset.paused = reason ? reason.slice(2, -1) : ''; // 'off screen', 'expanded' (for tests)
+    const overlay = known === Phase.PAUSED && reason ? `Paused${reason}` : (OVERLAYS[known] ?? '');
+    this.overlay.textContent = overlay;
+    this.overlay.hidden = !overlay;
     if (known === Phase.PLAYING && this.detail && !this.detail.includes('fps')) {
       this.detail = '';
     }
@@ -333,6 +367,10 @@ export class Tile {
       this.thumb.hidden = true;
       return;
     }
+    // a stream with no picture yet (an offline camera) is asked again only once something changed: the
+    // phase, the server's error, the stream itself (an edit)
+    const situation = `${this.phase}|${this.lastError}|${this.stream.updated_at ?? ''}|${this.stream.url}`;
+    if (this.thumbMiss === situation) return;
     try {
       const id = encodeURIComponent(this.stream.id);
       const data = await this.host.api.request(
@@ -346,8 +384,13 @@ export class Tile {
       this.thumb.src = data.data_url;
       this.thumb.hidden = false;
       this.el.dataset.thumbnail = data.stale ? 'stale' : 'fresh';
-    } catch {
+      this.thumbMiss = '';
+    } catch (error) {
       // no picture yet (503) or the view went away: keep what is shown
+      if (error instanceof Error && 'status' in error && error.status === 503) {
+        this.thumbMiss = situation;
+        this.el.dataset.thumbnail = 'none';
+      }
     }
   }
 
@@ -381,7 +424,7 @@ export class Tile {
   remove() {
     confirmRemoval(
       this.host.root,
-      this.stream.label,
+      this.stream,
       async () => {
         const id = encodeURIComponent(this.stream.id);
         this.removing = true;

@@ -9,11 +9,14 @@ synced state holds only layout choices and stream ids, never a URL, so it can ne
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anywidget
 import traitlets
+from PIL import Image
 
 from .._static import widget_css, widget_js
 from ..store import is_stream_id
@@ -31,6 +34,10 @@ __all__ = ["MAX_COLUMNS", "Grid"]
 
 MAX_COLUMNS = 12
 RENDERERS = ("auto", "canvas2d", "webgl")
+MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a 4K JPEG is a few MB
+SNAPSHOT_FACTS = ("stream_id", "label", "captured_at")
+
+log = logging.getLogger(__name__)
 
 
 class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
@@ -44,7 +51,13 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     neither answers. ``service``: a factory of the service the kernel serves then (``hub.grid()``
     passes a local hub's; ``hub=`` does the same from a hub); None: the in-process service on the
     default store.
+
+    ``last_snapshot``: the picture of the newest snapshot taken with an expanded view's snapshot button
+    (a PIL image, as shown on the page; ``.info`` holds its ``stream_id``, ``label`` and ``captured_at``),
+    or None before the first.
     """
+
+    last_snapshot: Image.Image | None = None
 
     _esm = widget_js()
     _css = widget_css()
@@ -82,7 +95,30 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         self.send(content, buffers)
 
     def _from_page(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        if isinstance(content, dict) and content.get("type") == "snapshot":
+            self._keep_snapshot(content, buffers)
+            return
         self._bridge.handle(content, buffers)
+
+    def _keep_snapshot(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        """An expanded view's snapshot (a JPEG from the page) becomes ``last_snapshot``."""
+        if len(buffers) != 1:
+            log.warning("a snapshot message came with %d buffers instead of 1; ignored", len(buffers))
+            return
+        data = bytes(buffers[0])
+        if len(data) > MAX_SNAPSHOT_BYTES:
+            log.warning(
+                "a snapshot of %d bytes is over the %d-byte limit; ignored", len(data), MAX_SNAPSHOT_BYTES
+            )
+            return
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            log.warning("a snapshot from the page is not a readable image: %s", exc)
+            return
+        image.info.update({key: str(content.get(key, "")) for key in SNAPSHOT_FACTS})
+        self.last_snapshot = image
 
     def close(self) -> None:
         """Close the widget: its streams over the comm stop, and its views go."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -38,6 +39,7 @@ import psutil
 import rtsp_notebook
 
 from .helpers import POLL, _polls, wait_until_sync
+from .screens import screen_path
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright
@@ -518,5 +520,13 @@ class NotebookPage:
         return [e for e in (*self.page_errors, *self.console_errors) if not any(s in e for s in skip)]
 
     def screenshot(self, path: Path | str) -> Path:
+        """The page as it looks now, to ``path`` and (as every screenshot) to the test's artifacts."""
         self.page.screenshot(path=str(path), full_page=True)
+        shutil.copyfile(path, screen_path(Path(path).name))
         return Path(path)
+
+    def shot(self, name: str) -> Path:
+        """The page as it looks now, kept in the test's artifacts as ``NN-name.png`` (see screens.py)."""
+        path = screen_path(name)
+        self.page.screenshot(path=str(path), full_page=True)
+        return path

@@ -19,6 +19,7 @@ the same reason a test with a page runs async clients in a thread. Tests using t
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -27,6 +28,7 @@ import pytest
 
 from .browser import LabServer, NotebookPage, launch_chromium
 from .require import require_browser
+from .screens import screen_path
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -97,18 +99,22 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
-    """A page in a fresh browser context (own cookies and storage), closed after the test; a failed test
-    leaves a screenshot in its tmp_path."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    """A page in a fresh browser context (own cookies and storage), closed after the test. Its last state
+    is kept as a screenshot in the test's artifacts (screens.py): ``NN-final.png``, or ``NN-failed.png``
+    (also in its tmp_path) when the test failed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     context.set_default_timeout(30_000)
     try:
         page = context.new_page()
         yield page
         report = request.node.stash.get(_CALL_REPORT, None)
-        if report is not None and report.failed and not page.is_closed():
-            shot = tmp_path / "failed.png"
+        failed = report is not None and report.failed
+        if not page.is_closed():
+            shot = screen_path("failed" if failed else "final")
             page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the failed test: {shot}")
+            if failed:
+                shutil.copyfile(shot, tmp_path / "failed.png")
+                print(f"screenshot of the failed test: {shot}")
     finally:
         context.close()
 

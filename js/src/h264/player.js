@@ -73,6 +73,9 @@ export class H264Player {
     this.stats = null;
     /** The backlog figures a tile shows, named as LivePlayer's pacer names them. */
     this.pacer = { lag: 0, dropped: 0 };
+    /** @type {Map<number, {resolve: (blob: Blob) => void, reject: (error: Error) => void}>} snapshots asked */
+    this.snapshots = new Map();
+    this.snapshotIds = 0;
     const offscreen = canvas.transferControlToOffscreen(); // throws if this canvas was transferred before
     const url = URL.createObjectURL(new Blob([workerSource], { type: 'text/javascript' }));
     /** @type {string | null} revoked once the Worker runs */
@@ -153,7 +156,27 @@ export class H264Player {
       case 'error':
         this.events.onDecoderError?.(message.message);
         break;
+      case 'snapshot': {
+        const asked = this.snapshots.get(message.id);
+        this.snapshots.delete(message.id);
+        if (message.blob) asked?.resolve(message.blob);
+        else asked?.reject(new Error(message.message));
+        break;
+      }
     }
+  }
+
+  /**
+   * A JPEG of the picture shown now (as drawn: at most the canvas's box).
+   * @returns {Promise<Blob>}
+   */
+  snapshot() {
+    if (this.destroyed) return Promise.reject(new Error('the player was closed'));
+    const id = ++this.snapshotIds;
+    return new Promise((resolve, reject) => {
+      this.snapshots.set(id, { resolve, reject });
+      this.post({ type: 'snapshot', id });
+    });
   }
 
   /** @param {'start' | 'pause' | 'resume' | 'stop' | 'reconnect'} action */
@@ -176,5 +199,7 @@ export class H264Player {
     this.worker.onerror = null;
     this.worker.terminate();
     this.revokeUrl();
+    for (const asked of this.snapshots.values()) asked.reject(new Error('the player was closed'));
+    this.snapshots.clear();
   }
 }

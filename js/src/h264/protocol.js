@@ -9,10 +9,12 @@
 /**
  * Page → Worker. `init` comes first and once; `data` transfers its buffer (whole TS packets);
  * `reset` forgets what is queued and waits for the next IDR (the stream was paused or stopped); `fit` is
- * the box the canvas is shown in (device pixels; 0 by 0: no box): pictures are drawn no larger than it.
+ * the box the canvas is shown in (device pixels; 0 by 0: no box): pictures are drawn no larger than it;
+ * `snapshot` asks for a JPEG of the picture shown (answered by a `snapshot` with the same id).
  * @typedef {{type: 'init', canvas: OffscreenCanvas, options: WorkerOptions}
  *   | {type: 'data', buffer: ArrayBuffer}
  *   | {type: 'fit', width: number, height: number}
+ *   | {type: 'snapshot', id: number}
  *   | {type: 'reset'}} ToWorker
  */
 
@@ -47,6 +49,7 @@
  *   | {type: 'info', info: StreamInfo}
  *   | {type: 'stats', stats: WorkerStats}
  *   | {type: 'unsupported', codecString: string, message: string}
+ *   | {type: 'snapshot', id: number, blob: Blob | null, message: string}
  *   | {type: 'error', message: string}} FromWorker
  */
 

@@ -151,6 +151,23 @@ function draw(frame) {
   drawnTimestamp = frame.timestamp;
 }
 
+/**
+ * A JPEG of the picture the canvas shows (at the size it is drawn), or why there is none.
+ * @param {number} id
+ */
+async function snapshot(id) {
+  if (!canvas || drawn === 0) {
+    post({ type: 'snapshot', id, blob: null, message: 'no picture has been shown yet' });
+    return;
+  }
+  try {
+    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
+    post({ type: 'snapshot', id, blob, message: '' });
+  } catch (error) {
+    post({ type: 'snapshot', id, blob: null, message: error instanceof Error ? error.message : String(error) });
+  }
+}
+
 /** @param {ArrayBuffer} buffer */
 function onData(buffer) {
   for (const unit of demuxer.push(new Uint8Array(buffer))) decoder.push(unit);
@@ -179,6 +196,8 @@ scope.onmessage = (event) => {
       decoder = makeDecoder(message.options);
     } else if (message.type === 'fit') {
       fit = { width: message.width, height: message.height };
+    } else if (message.type === 'snapshot') {
+      snapshot(message.id);
     } else if (message.type === 'reset') {
       demuxer.reset();
       decoder.reset();

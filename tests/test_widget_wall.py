@@ -1,0 +1,221 @@
+"""The grid as a person sees it (issue 15), in a real JupyterLab and Notebook 7 in Chromium, against the
+GStreamer camera: every state reached is kept as a screenshot (tests/harness/screens.py), and what a
+screenshot showed wrong once is pinned by an assertion: one-line inputs in the Edit dialog, Pause and Stop
+that look different, an add form that forgets an out-of-date error, off-screen tiles that say so, a stream
+with no picture that is not asked for one at every retry, and an expanded view with a coloured badge,
+figures, pause and snapshot."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from .harness.grid import frames, grid_cells, tile, wait_more_frames, wait_phase
+from .harness.helpers import wait_until_sync
+from .harness.screens import assert_height, assert_inside, assert_no_overflow
+
+pytestmark = pytest.mark.usefixtures("lab")
+
+INPUT_HEIGHT = (20, 36)  # px: one line of text
+
+
+def test_edit_dialog_has_one_line_inputs_and_mentions_a_hidden_password_only_when_there_is_one(
+    open_notebook, camera_factory
+):
+    cam = camera_factory(user="alice", password="s3cret", auth="digest")
+    cells = [
+        "import rtsp_notebook as rn\nhub = rn.connect()\n"
+        f"hub.add({cam.url_with('alice', 's3cret')!r}, label='Door')\n"
+        "hub.add('demo://testsrc2', label='Demo')",
+        "grid = hub.grid(renderer='canvas2d')\ngrid",
+    ]
+    nb = open_notebook(cells)
+    nb.run_all_and_wait()
+    page = nb.page
+    door, demo = tile(page, "Door"), tile(page, "Demo")
+    wait_more_frames(door, 2)
+    wait_more_frames(demo, 2)
+    nb.shot("grid")
+
+    door.get_by_role("button", name="Edit Door").click()
+    edit = page.get_by_role("dialog", name="Edit Door")
+    edit.wait_for()
+    nb.shot("edit-with-password")
+    for name in ("Label", "URL"):
+        assert_height(edit.get_by_label(name), *INPUT_HEIGHT, f"the Edit dialog's {name} input")
+        assert_inside(edit.get_by_label(name), edit, f"the {name} input")
+    assert_no_overflow(edit, "the Edit dialog")
+    shown = edit.get_by_label("URL").input_value()
+    assert ":***@" in shown and "s3cret" not in shown, shown
+    assert "hidden as ***" in (edit.locator(".rn-hint").text_content() or "")
+    edit.get_by_role("button", name="Cancel").click()
+    edit.wait_for(state="detached")
+
+    demo.get_by_role("button", name="Edit Demo").click()
+    edit = page.get_by_role("dialog", name="Edit Demo")
+    edit.wait_for()
+    nb.shot("edit-demo")
+    assert_height(edit.get_by_label("URL"), *INPUT_HEIGHT, "the Edit dialog's URL input")
+    assert edit.locator(".rn-hint").count() == 0, "a demo:// URL has no password to hide"
+    page.keyboard.press("Escape")
+    edit.wait_for(state="detached")
+    assert nb.errors() == []
+
+
+def test_pause_and_stop_look_different(open_notebook, camera):
+    nb = open_notebook(grid_cells(("Cam", camera)))
+    nb.run_all_and_wait()
+    page = nb.page
+    cam = tile(page, "Cam")
+    wait_more_frames(cam, 3)
+    pause, stop = cam.get_by_role("button", name="Pause Cam"), cam.get_by_role("button", name="Stop Cam")
+    colour = "el => getComputedStyle(el.querySelector('svg')).color"
+    assert pause.evaluate(colour) != stop.evaluate(colour), "the Stop icon has its own colour"
+    assert "keep the camera connected" in (pause.get_attribute("title") or "")
+    assert "close the camera connection" in (stop.get_attribute("title") or "")
+    overlay = cam.locator(".rn-overlay")
+    assert overlay.is_hidden(), "a playing tile shows nothing over its picture"
+
+    pause.click()
+    wait_phase(cam, "paused")
+    overlay.wait_for(state="visible")
+    assert overlay.text_content() == "Paused"
+    cam.locator(".rn-thumb").wait_for(state="visible")
+    filtered = "el => getComputedStyle(el).filter"
+    assert cam.locator(".rn-thumb").evaluate(filtered) == "none", "a paused picture keeps its colours"
+    nb.shot("paused")
+
+    stop.click()
+    wait_phase(cam, "stopped")
+    wait_until_sync(lambda: overlay.text_content() == "Stopped · Play reconnects", 5, "the stopped overlay")
+    assert "grayscale" in cam.locator(".rn-thumb").evaluate(filtered), "a stopped picture is greyed"
+    assert cam.locator(".rn-badge").text_content() == "stopped"
+    nb.shot("stopped")
+
+    cam.get_by_role("button", name="Play Cam").click()
+    wait_phase(cam, "playing")
+    overlay.wait_for(state="hidden")
+    assert nb.errors() == []
+
+
+def test_the_add_form_forgets_an_error_once_the_situation_changed(open_notebook, lab, camera):
+    lab.api("POST", "streams", {"url": camera.url, "label": "Yard"})
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"])
+    nb.run_all_and_wait()
+    page = nb.page
+    yard = tile(page, "Yard")
+    wait_more_frames(yard, 2)
+    form = page.get_by_role("form", name="Add a stream")
+    alert = form.locator(".rn-error[role=alert]")
+
+    def conflict() -> None:
+        form.get_by_label("Stream URL").fill(camera.url)
+        form.get_by_role("button", name="Add stream").click()
+        wait_until_sync(lambda: "CONFLICT" in (alert.text_content() or ""), 10, "the conflict error")
+
+    conflict()
+    nb.shot("conflict")
+    form.get_by_label("Label").type("x")  # the user changes what the form holds
+    assert alert.text_content() == "" and alert.is_hidden()
+
+    conflict()
+    yard.get_by_role("button", name="Remove Yard").click()
+    confirm = page.get_by_role("alertdialog", name="Remove Yard")
+    assert confirm.locator(".rn-url").text_content() == camera.url, "the removal names the stream's URL too"
+    nb.shot("remove-confirm")
+    confirm.get_by_role("button", name="Remove").click()
+    yard.wait_for(state="detached")
+    assert alert.text_content() == "", "the error named a stream that is gone"
+    nb.shot("after-remove")
+    assert nb.errors(ignore=["409 (Conflict)"]) == []
+
+
+def test_notebook7_tiles_left_above_after_run_all_say_they_are_off_screen(open_notebook, camera):
+    # spacers of 700 px each (Notebook 7 puts one tall output in a scrolled box of its own)
+    spacer = "from IPython.display import HTML\nHTML('<div class=spacer style=\"height: 700px\"></div>')"
+    nb = open_notebook([*grid_cells(("Cam", camera)), *[spacer] * 5], ui="notebook")
+    nb.run_all_and_wait()
+    page = nb.page
+    page.locator(".spacer").last.evaluate("el => el.scrollIntoView({block: 'end'})")
+    nb.shot("scrolled-to-the-end")
+    cam = tile(page, "Cam")
+    wait_until_sync(lambda: cam.get_attribute("data-paused") == "off screen", 20, "the tile to say so")
+    assert cam.get_attribute("data-phase") == "paused"
+    assert cam.locator(".rn-badge").text_content() == "paused (off screen)"
+    # the last picture stands in for when it comes back into view
+    wait_until_sync(lambda: cam.get_attribute("data-thumbnail") in ("fresh", "stale"), 20, "a thumbnail")
+    cam.scroll_into_view_if_needed()
+    nb.shot("back-on-screen")
+    wait_phase(cam, "playing")
+    assert cam.get_attribute("data-paused") == ""
+    assert nb.errors() == []
+
+
+def test_a_stream_with_no_picture_is_not_asked_for_one_at_every_retry(open_notebook, camera_factory):
+    cam = camera_factory()
+    url = cam.url
+    cam.stop()  # the camera is offline from the start: there is no picture to show
+    nb = open_notebook(grid_cells(("Gone", cam)))
+    asked: list[str] = []
+    nb.page.on("request", lambda request: asked.append(request.url) if "/thumbnail" in request.url else None)
+    nb.run_all_and_wait()
+    gone = tile(nb.page, "Gone")
+    badge = gone.locator(".rn-badge")
+    wait_until_sync(lambda: "attempt 3" in (badge.text_content() or ""), 60, "three reconnect attempts")
+    nb.shot("offline")
+    assert gone.get_attribute("data-thumbnail") == "none"
+    assert len(asked) <= 2, f"the thumbnail was asked {len(asked)} times: {asked}"
+    assert url not in str(nb.errors())
+    # the browser logs each refused request itself: one or two, not one per retry
+    assert len(nb.errors()) <= 2, nb.errors()
+
+
+def test_the_expanded_view_has_a_coloured_badge_figures_pause_and_snapshot(open_notebook, camera):
+    nb = open_notebook(grid_cells(("Cam", camera)))
+    nb.run_all_and_wait()
+    page = nb.page
+    cam = tile(page, "Cam")
+    wait_more_frames(cam, 2)
+    cam.get_by_role("button", name="Expand Cam").click()
+    dialog = page.locator("dialog.rn-expanded")
+    dialog.wait_for(state="visible")
+    wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    badge = dialog.locator(".rn-badge")
+    wait_until_sync(lambda: "rn-playing" in (badge.get_attribute("class") or ""), 10, "a green badge")
+    detail = dialog.locator(".rn-detail")
+    wait_until_sync(lambda: "fps" in (detail.text_content() or ""), 10, "the figures")
+    assert (detail.text_content() or "").startswith("640x360 · "), detail.text_content()
+    assert cam.get_attribute("data-paused") == "expanded"
+    nb.shot("expanded")
+
+    dialog.get_by_role("button", name="Pause Cam").click()
+    wait_until_sync(lambda: dialog.get_attribute("data-phase") == "paused", 10, "the view to pause")
+    assert "rn-paused" in (badge.get_attribute("class") or "")
+    held = int(dialog.get_attribute("data-frames") or 0)
+    with pytest.raises(AssertionError):  # no picture comes while paused
+        wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) > held + 1, 2, "no frames")
+    nb.shot("expanded-paused")
+
+    # the snapshot of the picture shown: a download, and grid.last_snapshot in the kernel
+    with page.expect_download() as download:
+        dialog.get_by_role("button", name="Snapshot of Cam").click()
+    saved = download.value
+    assert saved.suggested_filename.startswith("Cam-") and saved.suggested_filename.endswith(".jpg")
+    with Image.open(saved.path()) as image:
+        assert image.format == "JPEG" and image.width >= 320, image.size
+    wait_until_sync(lambda: "Saved Cam-" in (dialog.locator(".rn-notice").text_content() or ""), 5, "notice")
+    nb.shot("expanded-snapshot")
+    kept = nb.execute(
+        "s = grid.last_snapshot\n"
+        "print(s.format, s.width, s.info['label'], s.info['stream_id'] == hub['Cam'].id)"
+    )
+    assert kept.split()[0] == "JPEG" and kept.split()[2:] == ["Cam", "True"], kept
+
+    dialog.get_by_role("button", name="Resume Cam").click()
+    wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) > held + 3, 10, "frames again")
+    wait_until_sync(lambda: dialog.get_attribute("data-phase") == "playing", 10, "the view to play")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    wait_phase(cam, "playing")
+    assert frames(cam) > 0
+    assert nb.errors() == []
