@@ -8,6 +8,7 @@ from typing import Any
 from ._version import __version__
 from .engine import Engine, EngineConfig
 from .errors import (
+    AmbiguousLabelError,
     AuthError,
     CameraNotFoundError,
     ConflictError,
@@ -35,6 +36,7 @@ from .media.sources import mask_url, parse_source
 from .notebook.hub import Hub, LocalFallbackWarning, ServerUnavailableError, Stream, connect
 
 __all__ = [
+    "AmbiguousLabelError",
     "AuthError",
     "CameraNotFoundError",
     "ConflictError",
