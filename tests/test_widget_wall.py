@@ -12,7 +12,14 @@ from PIL import Image
 
 from .harness.grid import frames, grid_cells, tile, wait_more_frames, wait_phase
 from .harness.helpers import wait_until_sync
-from .harness.screens import assert_height, assert_inside, assert_no_overflow
+from .harness.screens import (
+    assert_height,
+    assert_in_viewport,
+    assert_inside,
+    assert_no_overflow,
+    assert_no_overlap,
+    box,
+)
 
 pytestmark = pytest.mark.usefixtures("lab")
 
@@ -218,4 +225,96 @@ def test_the_expanded_view_has_a_coloured_badge_figures_pause_and_snapshot(open_
     dialog.wait_for(state="detached")
     wait_phase(cam, "playing")
     assert frames(cam) > 0
+    assert nb.errors() == []
+
+
+def _same_camera_streams(lab, camera, count: int) -> list[str]:
+    """``count`` streams of one camera (distinct URLs by user name: the camera ignores it), labels Cam 1.."""
+    port_path = camera.url.split("://", 1)[1]
+    for k in range(1, count + 1):
+        lab.api("POST", "streams", {"url": f"rtsp://tile{k}@{port_path}", "label": f"Cam {k}"})
+    return [f"Cam {k}" for k in range(1, count + 1)]
+
+
+def test_the_wall_fills_a_1920x1080_screen_with_nine_cameras(open_notebook, lab, camera_factory):
+    camera = camera_factory(width=320, height=180, fps=10, keyint=10)
+    labels = _same_camera_streams(lab, camera, 9)
+    nb = open_notebook(["import rtsp_notebook as rn\ngrid = rn.connect().grid(renderer='canvas2d')\ngrid"])
+    page = nb.page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    nb.run_all_and_wait()
+    tiles = [tile(page, label) for label in labels]
+    for t in tiles:
+        wait_until_sync(lambda t=t: frames(t) >= 1, 30, "every tile to show a picture")
+    root = page.locator(".rtsp-notebook .rn-root")
+
+    page.get_by_role("button", name="Wall", exact=True).click()
+    wait_until_sync(lambda: root.get_attribute("data-wall") == "fullscreen", 10, "the browser's full screen")
+    assert root.get_attribute("data-wall-shape") == "3x3"
+    assert nb.execute("print(grid.fullscreen)").strip() == "True"
+    sizes = set()
+    for t in tiles:
+        assert_in_viewport(t, "a tile on the wall")
+        b = box(t)
+        sizes.add((round(b["width"]), round(b["height"])))
+    assert len(sizes) == 1, f"the tiles differ in size: {sizes}"
+    width, height = sizes.pop()
+    assert width >= 620 and height >= 350, (width, height)  # 3 columns of 16:9 in 1920x1080
+    nb.shot("wall-1920x1080-pointer")
+    foot = tiles[0].locator(".rn-tile-foot")
+    opacity = "el => Number(getComputedStyle(el).opacity)"
+    # the controls leave once the pointer rests, and come back when it moves
+    wait_until_sync(lambda: foot.evaluate(opacity) == 0, 10, "the controls to hide")
+    assert tiles[0].locator(".rn-label").is_visible(), "the labels stay"
+    nb.shot("wall-1920x1080")
+    page.mouse.move(400, 300)
+    page.mouse.move(420, 320)
+    wait_until_sync(lambda: foot.evaluate(opacity) == 1, 5, "the controls to show")
+
+    page.keyboard.press("Escape")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is None, 10, "Escape to leave the wall")
+    wait_until_sync(lambda: nb.execute("print(grid.fullscreen)").strip() == "False", 10, "the trait")
+    assert page.evaluate("() => document.fullscreenElement") is None
+
+    # from Python: no click allows the browser's full screen, so the wall covers the page
+    nb.execute("grid.fullscreen = True")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is not None, 10, "the wall from Python")
+    assert root.get_attribute("data-wall-shape") == "3x3"
+    for t in tiles:
+        assert_in_viewport(t, "a tile on the wall (from Python)")
+    nb.shot("wall-from-python")
+    nb.execute("grid.fullscreen = False")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is None, 10, "the wall to go")
+
+    # the keyboard: w in the grid
+    tiles[0].focus()
+    page.keyboard.press("w")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is not None, 10, "w to enter the wall")
+    page.keyboard.press("Escape")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is None, 10, "Escape to leave")
+    assert nb.errors() == []
+
+
+def test_a_420px_wide_page_keeps_every_control_inside_its_tile(open_notebook, lab, camera_factory):
+    camera = camera_factory(width=320, height=180, fps=10, keyint=10)
+    labels = _same_camera_streams(lab, camera, 2)
+    nb = open_notebook(["import rtsp_notebook as rn\nrn.connect().grid(renderer='canvas2d')"], ui="notebook")
+    page = nb.page
+    page.set_viewport_size({"width": 420, "height": 900})
+    nb.run_all_and_wait()
+    first = tile(page, labels[0])
+    wait_more_frames(first, 3)
+    nb.shot("page-420px")
+    root = page.locator(".rtsp-notebook .rn-root")
+    assert_no_overflow(root, "the grid on a 420 px page")
+    for label in labels:
+        t = tile(page, label)
+        assert_no_overflow(t, f"tile {label}")
+        for part in (".rn-label", ".rn-badge", ".rn-controls", ".rn-figures"):
+            assert_inside(t.locator(part), t, f"{part} of {label}")
+        assert_no_overlap(t.locator(".rn-controls"), t.locator(".rn-figures"), f"{label}'s buttons, figures")
+    form = page.get_by_role("form", name="Add a stream")
+    for name in ("Stream URL", "Label"):
+        assert_inside(form.get_by_label(name), root, f"the add form's {name} input")
+        assert_height(form.get_by_label(name), *INPUT_HEIGHT, f"the add form's {name} input")
     assert nb.errors() == []

@@ -5,11 +5,12 @@
 // comm (kernel.js); only when neither answers does the grid say it cannot play.
 
 import { PathMemory } from './codec.js';
-import { h } from './dom.js';
+import { button, h } from './dom.js';
 import { errorText } from './dialogs.js';
 import { Phase } from './phase.js';
 import { findApi } from './server.js';
 import { Tile } from './tile.js';
+import { Wall } from './wall.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
 /** @typedef {import('./server.js').Stream} Stream */
@@ -20,6 +21,7 @@ import { Tile } from './tile.js';
  * @property {string[]} streams        ids to show, in order; empty: every stream
  * @property {'auto' | 'canvas2d' | 'webgl'} renderer
  * @property {boolean} showForm
+ * @property {boolean} [fullscreen]    the wall: every tile on the screen (see wall.js)
  * @property {number} refreshSeconds   how often the stream list is re-read
  */
 
@@ -53,8 +55,10 @@ export class Grid {
    * @param {GridOptions} options
    * @param {(connection: string) => void} report  tells the kernel what answered: extension, kernel, unreachable
    * @param {Backend | null} kernel  the kernel over the widget's comm, for when the extension does not answer
-   * @param {{snapshot?: (blob: Blob, info: import('./expanded.js').SnapshotInfo) => void}} [hooks]
-   *   snapshot: a snapshot was taken in an expanded view (the widget sends it to the kernel)
+   * @param {{snapshot?: (blob: Blob, info: import('./expanded.js').SnapshotInfo) => void,
+   *   wall?: (on: boolean) => void}} [hooks]
+   *   snapshot: a snapshot was taken in an expanded view (the widget sends it to the kernel); wall: the
+   *   wall was entered or left (the widget's `fullscreen`)
    */
   constructor(el, options, report, kernel, hooks = {}) {
     this.el = el;
@@ -78,7 +82,24 @@ export class Grid {
     this.message = h('p', { class: 'rn-message', role: 'status' });
     this.grid = h('div', { class: 'rn-grid', role: 'list' });
     this.form = this.buildForm(signal);
-    this.root = h('div', { class: 'rn-root' }, [this.form, this.message, this.grid]);
+    this.wallButton = button('Wall', 'wall', () => this.wall.toggle(), signal);
+    this.wallButton.title = 'Wall: every camera on the whole screen (w); Escape leaves';
+    this.toolbar = h('div', { class: 'rn-toolbar' }, [this.form, this.wallButton]);
+    this.root = h('div', { class: 'rn-root', tabindex: -1 }, [this.toolbar, this.message, this.grid]);
+    this.wall = new Wall(
+      this.root,
+      this.grid,
+      () => ({ count: this.tiles.size, columns: this.options.columns }),
+      (on) => {
+        this.wallButton.setAttribute('aria-pressed', String(on));
+        if (this.options.fullscreen !== on) {
+          this.options.fullscreen = on;
+          this.hooks.wall?.(on);
+        }
+      },
+      signal,
+    );
+    this.root.addEventListener('keydown', (event) => this.onKey(event), { signal });
     el.append(this.root);
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { threshold: 0.01 });
     document.addEventListener(
@@ -225,6 +246,7 @@ export class Grid {
     tile.el.setAttribute('role', 'listitem');
     this.tiles.set(stream.id, tile);
     this.grid.append(tile.el);
+    this.wall.arrange();
     this.observer.observe(tile.el);
     return tile;
   }
@@ -238,6 +260,7 @@ export class Grid {
     this.observer.unobserve(tile.el);
     this.onScreen.delete(tile.el);
     tile.destroy();
+    this.wall.arrange();
   }
 
   useWebgl() {
@@ -317,9 +340,21 @@ export class Grid {
     return form;
   }
 
-  /** Columns, form: called again when the Python side changes them. */
+  /** @param {KeyboardEvent} event  `w` anywhere in the grid but a text field: the wall on or off */
+  onKey(event) {
+    const target = /** @type {HTMLElement} */ (event.target);
+    if (event.key !== 'w' || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target.closest('input, textarea, dialog, [contenteditable]')) return;
+    event.preventDefault();
+    this.wall.toggle();
+  }
+
+  /** Columns, form, wall: called again when the Python side changes them. */
   applyOptions() {
     const { columns, showForm } = this.options;
+    if (this.options.fullscreen && !this.wall.on) this.wall.enter();
+    else if (!this.options.fullscreen && this.wall.on) this.wall.leave();
+    this.wall.arrange();
     this.grid.style.gridTemplateColumns = columns ? `repeat(${columns}, minmax(0, 1fr))` : '';
     this.grid.dataset.columns = columns ? String(columns) : 'auto';
     this.form.hidden = !showForm || this.root.dataset.connection === 'unreachable';

@@ -17,6 +17,8 @@ import { KernelApi } from './kernel.js';
  * @property {(content: object, callbacks?: unknown, buffers?: ArrayBuffer[]) => void} send  a custom message
  */
 
+const OPTIONS = ['columns', 'streams', 'renderer', 'show_form', 'fullscreen']; // the synced traits read here
+
 /** @param {Model} model */
 function options(model) {
   const columns = model.get('columns');
@@ -28,6 +30,7 @@ function options(model) {
       renderer === 'canvas2d' || renderer === 'webgl' ? renderer : 'auto'
     ),
     showForm: model.get('show_form') !== false,
+    fullscreen: model.get('fullscreen') === true,
     refreshSeconds: 5,
   };
 }
@@ -44,11 +47,15 @@ function render({ model, el }) {
   const snapshot = async (/** @type {Blob} */ blob, /** @type {object} */ info) => {
     model.send({ type: 'snapshot', ...info }, undefined, [await blob.arrayBuffer()]);
   };
-  const grid = new Grid(el, options(model), report, kernel, { snapshot });
+  const wall = (/** @type {boolean} */ on) => {
+    model.set('fullscreen', on);
+    model.save_changes();
+  };
+  const grid = new Grid(el, options(model), report, kernel, { snapshot, wall });
   const changed = () => grid.setOptions(options(model));
-  for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.on(`change:${name}`, changed);
+  for (const name of OPTIONS) model.on(`change:${name}`, changed);
   return () => {
-    for (const name of ['columns', 'streams', 'renderer', 'show_form']) model.off(`change:${name}`, changed);
+    for (const name of OPTIONS) model.off(`change:${name}`, changed);
     grid.destroy(); // closes the tiles' sockets first
     kernel.destroy();
   };

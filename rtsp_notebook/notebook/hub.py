@@ -242,11 +242,24 @@ class Hub:
         return events_frame(self.transport.call(Op.EVENTS))
 
     # -- widget ------------------------------------------------------------------------------------
-    def grid(self, streams: Any = (), *, columns: int | None = None, renderer: str = "auto") -> Grid:
-        """The grid widget (display it, or leave it last in a cell)."""
+    def grid(
+        self,
+        streams: Any = (),
+        *,
+        columns: int | None = None,
+        renderer: str = "auto",
+        fullscreen: bool = False,
+    ) -> Grid:
+        """The grid widget (display it, or leave it last in a cell); ``fullscreen``: as a wall (see Grid)."""
         from .widget import Grid
 
-        return Grid(streams, columns=columns, renderer=renderer, service=self.transport.kernel_service())
+        return Grid(
+            streams,
+            columns=columns,
+            renderer=renderer,
+            fullscreen=fullscreen,
+            service=self.transport.kernel_service(),
+        )
 
     def __repr__(self) -> str:
         return f"<rtsp_notebook.Hub {self.transport.where}>"

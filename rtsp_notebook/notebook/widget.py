@@ -52,6 +52,11 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     passes a local hub's; ``hub=`` does the same from a hub); None: the in-process service on the
     default store.
 
+    ``fullscreen``: the wall: every tile on the whole screen, sized so all fit without scrolling
+    (``columns`` fixes the columns, else they are chosen for the screen), their controls shown while the
+    pointer moves. The page asks the browser for full screen; without a click to allow it, the wall covers
+    the page instead. The Wall button or ``w`` in the grid toggle it, Escape leaves; the trait follows.
+
     ``last_snapshot``: the picture of the newest snapshot taken with an expanded view's snapshot button
     (a PIL image, as shown on the page; ``.info`` holds its ``stream_id``, ``label`` and ``captured_at``),
     or None before the first.
@@ -66,6 +71,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     streams = traitlets.List(traitlets.Unicode()).tag(sync=True)
     renderer = traitlets.Unicode("auto").tag(sync=True)
     show_form = traitlets.Bool(True).tag(sync=True)
+    fullscreen = traitlets.Bool(False).tag(sync=True)
     connection = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -75,6 +81,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         columns: int | None = None,
         renderer: str = "auto",
         show_form: bool = True,
+        fullscreen: bool = False,
         hub: _HasTransport | None = None,
         service: Callable[[], StreamService] | None = None,
         **kwargs: Any,
@@ -84,6 +91,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             columns=columns,
             renderer=renderer,
             show_form=show_form,
+            fullscreen=fullscreen,
             **kwargs,
         )
         if service is None and hub is not None:
