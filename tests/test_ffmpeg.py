@@ -13,6 +13,7 @@ from rtsp_notebook.media.ffmpeg import (
     Profile,
     argv_for_display,
     find_ffmpeg,
+    rate_args,
     relay_argv,
     snapshot_argv,
     source_argv,
@@ -32,9 +33,21 @@ GRID_VF = "fps=fps='if(lte(source_fps,10),10,15)',scale=w='trunc(min(640,iw)/2)*
 FULL_VF = "fps=fps='if(lte(source_fps,15),15,if(lte(source_fps,25),25,30))'"
 
 
-def out_tail(q: int, gop: int) -> list[str]:
+# MPEG-1 under a bitrate ceiling: target 90 % of it, half a second of buffer a quarter full at the start,
+# the old fixed quantiser as the finest (grid 1500 kb/s from q6, full 4000 kb/s from q5)
+GRID_RATE = [
+    "-b:v", "1350k", "-maxrate", "1500k", "-bufsize", "750k", "-rc_init_occupancy", "188k",
+    "-qmin", "6", "-qmax", "31",
+]  # fmt: skip
+FULL_RATE = [
+    "-b:v", "3600k", "-maxrate", "4000k", "-bufsize", "2000k", "-rc_init_occupancy", "500k",
+    "-qmin", "5", "-qmax", "31",
+]  # fmt: skip
+
+
+def out_tail(rate: list[str], gop: int) -> list[str]:
     return [
-        "-c:v", "mpeg1video", "-strict", "unofficial", "-pix_fmt", "yuv420p", "-q:v", str(q),
+        "-c:v", "mpeg1video", "-strict", "unofficial", "-pix_fmt", "yuv420p", *rate,
         "-g", str(gop), "-bf", "0", "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0",
         "-flush_packets", "1", "pipe:1",
     ]  # fmt: skip
@@ -46,35 +59,35 @@ CASES = [
         "tcp",
         Profile.GRID,
         [*BASE, "-rtsp_transport", "tcp", *RTSP_IN, "-protocol_whitelist", "rtsp,tcp",
-         "-i", "rtsp://u:p%40ss@cam.local:8554/live", *OUT_HEAD, GRID_VF, *out_tail(6, 15)],
+         "-i", "rtsp://u:p%40ss@cam.local:8554/live", *OUT_HEAD, GRID_VF, *out_tail(GRID_RATE, 15)],
     ),
     (
         "rtsp://10.0.0.5/stream1",
         "udp",
         Profile.FULL,
         [*BASE, "-rtsp_transport", "udp", *RTSP_IN, "-protocol_whitelist", "rtsp,rtp,udp,tcp",
-         "-i", "rtsp://10.0.0.5/stream1", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+         "-i", "rtsp://10.0.0.5/stream1", *OUT_HEAD, FULL_VF, *out_tail(FULL_RATE, 30)],
     ),
     (
         "RTSPS://Cam.Example.com/x",
         "tcp",
         Profile.FULL,
         [*BASE, "-rtsp_transport", "tcp", *RTSP_IN, "-protocol_whitelist", "rtsps,tls,tcp",
-         "-i", "rtsps://cam.example.com/x", *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+         "-i", "rtsps://cam.example.com/x", *OUT_HEAD, FULL_VF, *out_tail(FULL_RATE, 30)],
     ),
     (
         "demo://mandelbrot?size=320x240&fps=10",
         "tcp",
         Profile.GRID,
         [*BASE, "-re", "-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=10",
-         *OUT_HEAD, GRID_VF, *out_tail(6, 15)],
+         *OUT_HEAD, GRID_VF, *out_tail(GRID_RATE, 15)],
     ),
     (
         "demo://testsrc2",
         "udp",
         Profile.FULL,
         [*BASE, "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-         *OUT_HEAD, FULL_VF, *out_tail(5, 30)],
+         *OUT_HEAD, FULL_VF, *out_tail(FULL_RATE, 30)],
     ),
 ]  # fmt: skip
 
@@ -176,6 +189,38 @@ def test_transcodes_read_the_source_relay_on_stdin(profile):
     assert argv[argv.index("-c:v") + 1] == "mpeg1video"
     with pytest.raises(ValueError):
         transcode_argv("ffmpeg", Profile.SOURCE)
+
+
+@pytest.mark.parametrize(
+    ("profile", "kbps", "rate"),
+    [
+        (Profile.GRID, 800, ["720k", "800k", "400k", "100k", "6", "31"]),
+        (Profile.FULL, 6000, ["5400k", "6000k", "3000k", "750k", "5", "31"]),
+    ],
+)
+def test_a_configured_ceiling_reaches_both_mpeg1_argvs(profile, kbps, rate):
+    def rate_of(argv: list[str]) -> list[str]:
+        flags = ("-b:v", "-maxrate", "-bufsize", "-rc_init_occupancy", "-qmin", "-qmax")
+        return [argv[argv.index(flag) + 1] for flag in flags]
+
+    assert rate_of(transcode_argv("ffmpeg", profile, max_kbps=kbps)) == rate
+    direct = relay_argv("ffmpeg", parse_source("rtsp://cam/x"), profile, max_kbps=kbps)  # an MJPEG camera
+    assert rate_of(direct) == rate
+    argv = transcode_argv("ffmpeg", profile, max_kbps=kbps)
+    # what JSMpeg needs stays: MPEG-1 video, no B-frames, a keyframe a second, low delay, no fixed quantiser
+    assert argv[argv.index("-bf") + 1] == "0" and argv[argv.index("-g") + 1] in ("15", "30")
+    assert argv[argv.index("-c:v") + 1] == "mpeg1video" and "low_delay" in argv and "-q:v" not in argv
+
+
+@pytest.mark.parametrize("bad", [0, 199, 30_001, -1500, 1500.5, "1500", True])
+def test_a_ceiling_outside_200_to_30000_kbps_is_refused(bad):
+    with pytest.raises(ValueError, match=r"^max_kbps must be a whole number of kb/s from 200 to 30000, not "):
+        transcode_argv("ffmpeg", Profile.GRID, max_kbps=bad)
+
+
+def test_the_bounds_of_a_ceiling_are_allowed():
+    assert rate_args(Profile.FULL, 200)[:4] == ["-b:v", "180k", "-maxrate", "200k"]
+    assert rate_args(Profile.GRID, 30_000)[:4] == ["-b:v", "27000k", "-maxrate", "30000k"]
 
 
 def test_viewers_ask_for_grid_or_full_only():

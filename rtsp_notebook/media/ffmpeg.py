@@ -13,6 +13,17 @@ are FFmpeg's own start-up (median of 5, first I-frame on stdout; command in BENC
 * MPEG-1 only knows a few frame rates. The ``grid`` profile runs at 15 fps, which MPEG-1 only allows
   with ``-strict unofficial`` (JSMpeg plays it: it decodes a stream as it arrives).
 * One GOP per second bounds the keyframe cache a new viewer receives, and the wait of a cold start.
+* MPEG-1 has a bitrate ceiling per profile (:func:`rate_args`; ``EngineConfig.mpeg1_grid_kbps`` /
+  ``mpeg1_full_kbps``, 1500 and 4000 kb/s) instead of the fixed quantiser (``-q:v 6`` / ``5``) that let
+  a busy picture take what it wanted: 2.6 Mb/s for a grid tile of a 720p25 camera's noise, 11.6 to 12.8
+  Mb/s in the full profile. Measured with ``python -m bench.mpeg1_bitrate`` (BENCHMARKS.md, "MPEG-1
+  bitrate ceilings"): ``-maxrate`` at the ceiling with ``-b:v`` at 90 % of it (at 100 % FFmpeg's MPEG-1
+  rate control ran 2-4 % over the ceiling on average); ``-bufsize`` half a second of it, of which
+  ``-rc_init_occupancy`` a quarter (FFmpeg's three quarters let the first I-frame be 2.5x larger and
+  the first second reach 1.2-1.3x the ceiling); ``-qmin`` the old quantiser, so a picture under the ceiling
+  costs and looks as before instead of being refined up to the target (FFmpeg's qmin 2: a still grid
+  tile 184 → 320 kb/s, a scrolling one 862 → 1493); ``-qmax 31``, FFmpeg's, so that nothing but the
+  ceiling bounds a busy picture.
 * The protocol whitelist admits only what RTSP over the chosen transport needs (``rtsp,tcp`` for TCP).
 
 One camera, one RTSP session (DESIGN §2): the *source* relay copies the camera's own video into MPEG-TS
@@ -41,8 +52,10 @@ __all__ = [
     "FFmpegInfo",
     "Profile",
     "ProfileSpec",
+    "check_kbps",
     "find_ffmpeg",
     "input_args",
+    "rate_args",
     "relay_argv",
     "snapshot_argv",
     "source_argv",
@@ -82,17 +95,30 @@ class Profile(str, enum.Enum):
 class ProfileSpec:
     max_width: int | None  # None keeps the source size
     fps_expr: str  # an FFmpeg ``fps`` filter expression that only yields MPEG-1 rates
-    qscale: int  # mpeg1video quantiser (2 best .. 31 worst)
+    max_kbps: int  # the default bitrate ceiling (EngineConfig.mpeg1_<profile>_kbps)
+    qmin: int  # the finest mpeg1video quantiser (2 best .. 31 worst): what a quiet picture gets
 
 
 PROFILES: dict[Profile, ProfileSpec] = {
     # at most 640 px wide, at most 15 fps
-    Profile.GRID: ProfileSpec(max_width=640, fps_expr="if(lte(source_fps,10),10,15)", qscale=6),
+    Profile.GRID: ProfileSpec(max_width=640, fps_expr="if(lte(source_fps,10),10,15)", max_kbps=1500, qmin=6),
     # source size, at most 30 fps, rounded to a rate MPEG-1 can carry
     Profile.FULL: ProfileSpec(
-        max_width=None, fps_expr="if(lte(source_fps,15),15,if(lte(source_fps,25),25,30))", qscale=5
+        max_width=None,
+        fps_expr="if(lte(source_fps,15),15,if(lte(source_fps,25),25,30))",
+        max_kbps=4000,
+        qmin=5,
     ),
 }
+# MPEG-1 rate control around a profile's ceiling (measured: the module's docstring).
+TARGET_SHARE = 0.9  # -b:v, of the ceiling (-maxrate)
+BUFFER_S = 0.5  # -bufsize, in seconds at the ceiling
+START_FILL = 0.25  # -rc_init_occupancy, of the buffer: how much the first pictures may spend
+QMAX = 31
+# Ceilings a setting may ask for, in kb/s: below 200 a busy 640x360 picture at 15 fps passes the ceiling
+# even at the coarsest quantiser (202 kb/s measured) and FFmpeg warns at every picture; above 30000 the
+# half-second buffer no longer fits MPEG-1's VBV field (16368 kbit).
+MIN_KBPS, MAX_KBPS = 200, 30_000
 
 # Input side: probing and socket deadlines.
 ANALYZE_DURATION_US = 100_000
@@ -210,8 +236,33 @@ def _video_filter(spec: ProfileSpec) -> str:
     return ",".join(filters)
 
 
-def output_args(profile: Profile) -> list[str]:
-    """The output half: MPEG-1 video in MPEG-TS on stdout, no audio, flushed packet by packet."""
+def check_kbps(value: object, name: str = "max_kbps") -> int:
+    """``value`` as a bitrate ceiling in kb/s, or ValueError naming ``name`` and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_KBPS <= value <= MAX_KBPS:
+        raise ValueError(
+            f"{name} must be a whole number of kb/s from {MIN_KBPS} to {MAX_KBPS}, not {value!r}"
+        )
+    return value
+
+
+def rate_args(profile: Profile, max_kbps: int | None = None) -> list[str]:
+    """MPEG-1 rate control: at most ``max_kbps`` (default: the profile's), a quiet picture at the
+    profile's finest quantiser."""
+    spec = PROFILES[profile]
+    ceiling = spec.max_kbps if max_kbps is None else check_kbps(max_kbps)
+    return [
+        "-b:v", f"{round(ceiling * TARGET_SHARE)}k",
+        "-maxrate", f"{ceiling}k",
+        "-bufsize", f"{round(ceiling * BUFFER_S)}k",
+        "-rc_init_occupancy", f"{round(ceiling * BUFFER_S * START_FILL)}k",
+        "-qmin", str(spec.qmin),
+        "-qmax", str(QMAX),
+    ]  # fmt: skip
+
+
+def output_args(profile: Profile, max_kbps: int | None = None) -> list[str]:
+    """The output half: MPEG-1 video in MPEG-TS on stdout, no audio, flushed packet by packet, at most
+    ``max_kbps`` (:func:`rate_args`)."""
     spec = PROFILES[profile]
     return [
         "-an", "-sn", "-dn",
@@ -219,7 +270,7 @@ def output_args(profile: Profile) -> list[str]:
         "-c:v", "mpeg1video",
         "-strict", "unofficial",
         "-pix_fmt", "yuv420p",
-        "-q:v", str(spec.qscale),
+        *rate_args(profile, max_kbps),
         "-g", str(GOP_FRAMES[profile]),
         "-bf", "0",
         *_mpegts_out(),
@@ -253,7 +304,7 @@ def source_argv(ffmpeg: str, source: Source, *, transport: str = "tcp") -> list[
     ]  # fmt: skip
 
 
-def transcode_argv(ffmpeg: str, profile: Profile) -> list[str]:
+def transcode_argv(ffmpeg: str, profile: Profile, *, max_kbps: int | None = None) -> list[str]:
     """The argv of an MPEG-1 profile fed from the source relay: MPEG-TS on stdin, as in :func:`output_args`
     on stdout. ``Input #0`` on stderr (``info``) says the source's bytes were understood."""
     if profile.copied:
@@ -263,7 +314,7 @@ def transcode_argv(ffmpeg: str, profile: Profile) -> list[str]:
         "-flags", "low_delay",
         "-analyzeduration", str(TRANSCODE_ANALYZE_US), "-probesize", str(TRANSCODE_PROBE_SIZE),
         "-f", "mpegts", "-i", "pipe:0",
-        *output_args(profile),
+        *output_args(profile, max_kbps),
     ]  # fmt: skip
 
 
@@ -271,14 +322,16 @@ def base_args(ffmpeg: str, loglevel: str = "warning") -> list[str]:
     return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel]
 
 
-def relay_argv(ffmpeg: str, source: Source, profile: Profile, *, transport: str = "tcp") -> list[str]:
+def relay_argv(
+    ffmpeg: str, source: Source, profile: Profile, *, transport: str = "tcp", max_kbps: int | None = None
+) -> list[str]:
     """The argv of a relay's FFmpeg: ``source`` to MPEG-1 in MPEG-TS on stdout for ``profile``.
 
     Logged at ``info``: its few start-up lines (``Input #0``, ``Stream mapping:``) tell the relay that the
     camera answered before the first picture, which waits for the camera's next keyframe (up to a GOP,
     10 s on some cameras); ``-nostats`` keeps it quiet afterwards.
     """
-    return [*base_args(ffmpeg, "info"), *input_args(source, transport), *output_args(profile)]
+    return [*base_args(ffmpeg, "info"), *input_args(source, transport), *output_args(profile, max_kbps)]
 
 
 def snapshot_argv(ffmpeg: str, source: Source, transport: str = "tcp") -> list[str]:
