@@ -7,12 +7,12 @@ import logging
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Integer, TraitError, Unicode, validate
 
 from rtsp_notebook._version import __version__
 from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import Engine, EngineConfig
-from rtsp_notebook.media.ffmpeg import find_ffmpeg
+from rtsp_notebook.media.ffmpeg import PROFILES, Profile, check_kbps, find_ffmpeg
 from rtsp_notebook.media.process import kill_all
 from rtsp_notebook.media.relay import RelayConfig
 from rtsp_notebook.store import AsyncStore, StreamStore, default_store_path
@@ -53,6 +53,19 @@ class RtspNotebookApp(ExtensionApp):
         config=True,
         help="Of those, MPEG-1 transcodes (JSMpeg tiles; ~10x the CPU of a copy of a camera's H.264).",
     )
+    mpeg1_grid_kbps = Integer(
+        PROFILES[Profile.GRID].max_kbps,
+        config=True,
+        help="Bitrate ceiling in kb/s of a tile's MPEG-1 (JSMpeg; the grid profile: 640 px, 15 fps). "
+        "A busy picture is coarsened to stay under it; a quieter one keeps the quality (and the lower "
+        "bitrate) of the fixed quantiser used before. 200 to 30000.",
+    )
+    mpeg1_full_kbps = Integer(
+        PROFILES[Profile.FULL].max_kbps,
+        config=True,
+        help="Bitrate ceiling in kb/s of the expanded view's MPEG-1 (the full profile: the camera's size, "
+        "up to 30 fps). 200 to 30000.",
+    )
     max_viewers = Integer(64, config=True, help="Viewers of one stream (over its profiles); more get LIMIT.")
     idle_timeout = Float(
         10.0, config=True, help="Seconds a relay without active viewers (none, or all paused) keeps running."
@@ -76,6 +89,13 @@ class RtspNotebookApp(ExtensionApp):
     thumbnail_ttl = Float(10.0, config=True, help="Seconds a thumbnail is served from the cache.")
     max_thumbnail_grabs = Integer(2, config=True, help="One-shot FFmpeg thumbnail grabs running at once.")
 
+    @validate("mpeg1_grid_kbps", "mpeg1_full_kbps")
+    def _valid_kbps(self, proposal: Any) -> int:
+        try:
+            return check_kbps(proposal["value"], f"RtspNotebookApp.{proposal['trait'].name}")
+        except ValueError as exc:
+            raise TraitError(str(exc)) from exc
+
     def initialize_settings(self) -> None:
         relay = RelayConfig(
             idle_timeout=self.idle_timeout,
@@ -91,6 +111,8 @@ class RtspNotebookApp(ExtensionApp):
             max_transcodes=self.max_transcodes,
             max_viewers=self.max_viewers,
             max_probes=self.max_probes,
+            mpeg1_grid_kbps=self.mpeg1_grid_kbps,
+            mpeg1_full_kbps=self.mpeg1_full_kbps,
         )
         # Start-up, before the server serves anything: blocking here blocks nobody.
         ffmpeg = find_ffmpeg(self.ffmpeg_path or None)

@@ -41,9 +41,11 @@ from typing import Any
 from .errors import LimitError, NotCarriedError
 from .media.events import EventKind, RelayEvent, RelayState
 from .media.ffmpeg import (
+    PROFILES,
     FFmpegInfo,
     Profile,
     argv_for_display,
+    check_kbps,
     find_ffmpeg,
     relay_argv,
     source_argv,
@@ -96,6 +98,19 @@ class EngineConfig:
     max_viewers: int = 64  # subscriptions per stream, over its profiles
     max_probes: int = 4  # probes (one FFmpeg each) at once; more wait for a place
     event_log: int = 1000  # events kept for ``events()``
+    # bitrate ceilings of the MPEG-1 profiles (JSMpeg), in kb/s: a busy picture is coarsened to stay near
+    # them, a quiet one costs less (BENCHMARKS.md, "MPEG-1 bitrate ceilings")
+    mpeg1_grid_kbps: int = PROFILES[Profile.GRID].max_kbps
+    mpeg1_full_kbps: int = PROFILES[Profile.FULL].max_kbps
+
+    def __post_init__(self) -> None:
+        for name in ("mpeg1_grid_kbps", "mpeg1_full_kbps"):
+            check_kbps(getattr(self, name), name)
+
+    @property
+    def mpeg1_kbps(self) -> dict[str, int]:
+        """The MPEG-1 bitrate ceiling of each transcoded profile, by its wire name."""
+        return {Profile.GRID.value: self.mpeg1_grid_kbps, Profile.FULL.value: self.mpeg1_full_kbps}
 
 
 class Engine:
@@ -271,8 +286,9 @@ class Engine:
 
     def _argvs(self, record: StreamRecord, profile: Profile) -> tuple[list[str], list[str] | None]:
         """The relay's argv, and its fallback over the other transport (transport ``auto``)."""
+        kbps = self.config.mpeg1_kbps.get(profile.value)  # an MPEG-1 profile's ceiling (None: a copy)
         if not profile.copied and not self._is_direct(record, profile):
-            return transcode_argv(self.ffmpeg.path, profile), None
+            return transcode_argv(self.ffmpeg.path, profile, max_kbps=kbps), None
         source = _camera(record, profile if profile.copied else _copy_for(record, profile))
         option = str(record.options.get("transport", "auto"))
         first, fallback = transport_order(option, self._transports.get(record.id))
@@ -280,7 +296,7 @@ class Engine:
         def argv(transport: str) -> list[str]:
             if profile.copied:
                 return source_argv(self.ffmpeg.path, source, transport=transport)
-            return relay_argv(self.ffmpeg.path, source, profile, transport=transport)
+            return relay_argv(self.ffmpeg.path, source, profile, transport=transport, max_kbps=kbps)
 
         return argv(first), argv(fallback) if fallback else None
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._compat import cancel_and_wait
@@ -56,8 +57,9 @@ class Channel(Protocol):
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
 
-def event_message(event: RelayEvent) -> dict[str, Any] | None:
-    """The wire message for a relay event, or None for events viewers do not see."""
+def event_message(event: RelayEvent, max_kbps: Mapping[str, int] | None = None) -> dict[str, Any] | None:
+    """The wire message for a relay event, or None for events viewers do not see. ``max_kbps``: the
+    bitrate ceiling of each MPEG-1 profile (``EngineConfig.mpeg1_kbps``), told in an MPEG-1 video_start."""
     if event.kind is EventKind.STATE:
         phase = _PHASES[event.state]
         if event.state is RelayState.ERROR and event.retry_in_s is None and event.attempt is not None:
@@ -76,6 +78,8 @@ def event_message(event: RelayEvent) -> dict[str, Any] | None:
                    "fps": video.fps}  # fmt: skip
         if video.codec_string is not None:
             message["codec_string"] = video.codec_string
+        if video.codec == "mpeg1video" and max_kbps is not None and event.profile in max_kbps:
+            message["max_kbps"] = max_kbps[event.profile]
         return message
     if event.kind is EventKind.ERROR:
         return {"type": "error", "code": event.code, "message": event.message, "fatal": False}
@@ -164,7 +168,7 @@ class ViewerConnection:
                     async with _timeout(sub.stuck_timeout):
                         await self.channel.send_binary(item)
                     continue
-                message = event_message(item)
+                message = event_message(item, self.engine.config.mpeg1_kbps)
                 # a paused viewer stays "paused" while its relay plays, stops for lack of demand or
                 # restarts; it still hears errors, the end of the stream and a server shutdown
                 if message is None or (sub.paused and message.get("phase") in _QUIET_WHEN_PAUSED):
