@@ -19,7 +19,7 @@ are FFmpeg's own start-up (median of 5, first I-frame on stdout; command in BENC
   Mb/s in the full profile. Measured with ``python -m bench.mpeg1_bitrate`` (BENCHMARKS.md, "MPEG-1
   bitrate ceilings"): ``-maxrate`` at the ceiling with ``-b:v`` at 90 % of it (at 100 % FFmpeg's MPEG-1
   rate control ran 2-4 % over the ceiling on average); ``-bufsize`` half a second of it, of which
-  ``-rc_init_occupancy`` a quarter (FFmpeg's three quarters let the first I-frame be 2.5x larger and
+  ``-rc_init_occupancy`` a quarter (FFmpeg's three quarters let the first I-frame be up to 2.4x larger and
   the first second reach 1.2-1.3x the ceiling); ``-qmin`` the old quantiser, so a picture under the ceiling
   costs and looks as before instead of being refined up to the target (FFmpeg's qmin 2: a still grid
   tile 184 → 320 kb/s, a scrolling one 862 → 1493); ``-qmax 31``, FFmpeg's, so that nothing but the
