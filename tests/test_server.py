@@ -337,7 +337,14 @@ async def test_websocket_plays_whole_packets_after_video_start(jp_fetch, open_vi
     await viewer.read_until(lambda v: len(v.binary) >= 50 * PACKET_SIZE)
     assert viewer.types()[0] == ("status", "connecting")
     start = next(m for m in viewer.messages if m["type"] == "video_start")
-    assert start == {"type": "video_start", "codec": "mpeg1video", "width": 640, "height": 360, "fps": 15.0}
+    assert start == {
+        "type": "video_start",
+        "codec": "mpeg1video",
+        "width": 640,
+        "height": 360,
+        "fps": 15.0,
+        "max_kbps": 1500,  # the grid profile's ceiling (EngineConfig.mpeg1_grid_kbps)
+    }
     assert viewer.binary[0] == 0x47 and len(viewer.binary) % PACKET_SIZE == 0
     assert await api(jp_fetch, "GET", "streams", sid) == (200, {**stream, "state": "playing", "viewers": 1})
     # a warm join starts with PAT, PMT and an I-frame

@@ -340,7 +340,9 @@ def test_an_h265_camera_falls_back_to_mpeg1(
     nb = open_notebook(grid_cells(("HEVC", cam)))
     nb.run_all_and_wait()
     hevc = plays_mpeg1(nb, page, "HEVC", tmp_path / "h265-fallback.png", "H.265")
-    assert wait_figures(nb, hevc).startswith("MPEG-1 · ")
+    figures = wait_figures(nb, hevc)
+    # with the grid transcode's bitrate ceiling after the rate
+    assert figures.startswith("MPEG-1 · ") and figures.endswith(" kb/s (max 1500)"), figures
     # H.264 was tried once: its socket closed and its Worker ended
     assert sockets.opened() == [("grid", "h264"), ("grid", "mpeg1")]
     assert sockets.open() == [("grid", "mpeg1")]

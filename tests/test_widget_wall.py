@@ -318,3 +318,65 @@ def test_a_420px_wide_page_keeps_every_control_inside_its_tile(open_notebook, la
         assert_inside(form.get_by_label(name), root, f"the add form's {name} input")
         assert_height(form.get_by_label(name), *INPUT_HEIGHT, f"the add form's {name} input")
     assert nb.errors() == []
+
+
+def test_focus_drag_and_drop_keys_and_the_info_panel(open_notebook, lab, camera_factory):
+    camera = camera_factory(width=320, height=180, fps=10, keyint=10)
+    labels = _same_camera_streams(lab, camera, 3)
+    ids = {s["label"]: s["id"] for s in lab.api("GET", "streams")}
+    cells = ["import rtsp_notebook as rn\nhub = rn.connect()", "grid = hub.grid(renderer='canvas2d')\ngrid"]
+    nb = open_notebook(cells)
+    nb.run_all_and_wait()
+    page = nb.page
+    one, two, three = (tile(page, label) for label in labels)
+    for t in (one, two, three):
+        wait_more_frames(t, 1)
+    grid_el = page.locator(".rtsp-notebook .rn-grid")
+
+    def order() -> list[str]:
+        by_id = {v: k for k, v in ids.items()}
+        return [by_id[i] for i in (grid_el.get_attribute("data-order") or "").split()]
+
+    assert order() == labels
+
+    # focus: Cam 3 large and first
+    three.get_by_role("button", name="Focus Cam 3").click()
+    wait_until_sync(lambda: order()[0] == "Cam 3", 5, "the large tile first")
+    assert "rn-large" in (three.get_attribute("class") or "")
+    assert box(three)["width"] > 1.8 * box(one)["width"], (box(three), box(one))
+    wait_until_sync(lambda: nb.execute("print(grid.focus)").strip() == ids["Cam 3"], 10, "grid.focus")
+    nb.shot("focus")
+
+    # drag Cam 2 by its header onto the left half of Cam 1: it takes Cam 1's place
+    two.locator(".rn-tile-head").drag_to(one, target_position={"x": 20, "y": 60})
+    wait_until_sync(lambda: order() == ["Cam 3", "Cam 2", "Cam 1"], 5, "the dropped order")
+    expected = f"{[ids['Cam 3'], ids['Cam 2'], ids['Cam 1']]}"
+    wait_until_sync(lambda: nb.execute("print(grid.order)").strip() == expected, 10, "grid.order")
+    nb.shot("dragged")
+
+    # the keyboard: Alt+Right on a tile moves it one place
+    two.focus()
+    page.keyboard.press("Alt+ArrowRight")
+    wait_until_sync(lambda: order() == ["Cam 3", "Cam 1", "Cam 2"], 5, "Alt+Right")
+
+    # the next grid of the hub (a re-run cell) starts from this layout
+    kept = nb.execute("g = hub.grid()\nprint(g.order == grid.order, g.focus == grid.focus)")
+    assert kept.split() == ["True", "True"], kept
+
+    # from Python: no large tile
+    nb.execute("grid.focus = None")
+    wait_until_sync(lambda: "rn-large" not in (three.get_attribute("class") or ""), 5, "no large tile")
+
+    # the info panel: figures and the stream's recent events
+    one.get_by_role("button", name="Info Cam 1").click()
+    panel = one.locator(".rn-infopanel")
+    panel.wait_for(state="visible")
+    wait_until_sync(lambda: int(panel.get_attribute("data-events") or 0) >= 1, 10, "the stream's events")
+    text = panel.text_content() or ""
+    assert "uptime" in text and "restarts" in text and "dropped" in text, text
+    assert "playing" in (panel.locator(".rn-info-events").text_content() or "")
+    assert_inside(panel, one, "the info panel")
+    nb.shot("info")
+    one.get_by_role("button", name="Info Cam 1").click()
+    panel.wait_for(state="hidden")
+    assert nb.errors() == []

@@ -161,6 +161,7 @@ export class ExpandedView {
         maxKbps: typeof message.max_kbps === 'number' ? message.max_kbps : null,
       };
       this.dialog.dataset.videoSize = `${message.width}x${message.height}`;
+      this.figures.maxKbps = this.video.maxKbps;
       this.renderFigures();
     }
   }
@@ -176,13 +177,13 @@ export class ExpandedView {
     }
   }
 
-  /** "1280x720 · 25.0 fps · 2100 kb/s (at most 4000)": the picture's size, then the rates. */
+  /** "1280x720 · 25.0 fps · 2100 kb/s (max 4000)": the picture's size, then the rates (an MPEG-1 view's
+   * ceiling after them). */
   renderFigures() {
     const video = this.video;
     const parts = [];
     if (video) parts.push(`${video.width}x${video.height}`);
     if (this.rates) parts.push(this.rates);
-    if (video && video.maxKbps) parts.push(`at most ${video.maxKbps} kb/s`);
     if (parts.length && (this.phase === Phase.PLAYING || this.phase === Phase.PAUSED)) this.figures.setDetail(parts.join(' · '));
   }
 

@@ -17,6 +17,8 @@ export class Figures {
     this.el = h('span', { class: 'rn-figures' }, [this.tag, this.detail]);
     this.rate = new RateWindow();
     this.shownAt = 0;
+    /** @type {number | null} the MPEG-1 transcode's bitrate ceiling (video_start's max_kbps), shown after the rate */
+    this.maxKbps = null;
   }
 
   /**
@@ -56,6 +58,7 @@ export class Figures {
     const rates = this.rate.rates();
     if (!rates || !show || now - this.shownAt < SHOW_EVERY_MS) return null;
     this.shownAt = now;
-    return `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s`;
+    const ceiling = this.maxKbps ? ` (max ${this.maxKbps})` : '';
+    return `${rates.fps.toFixed(1)} fps · ${Math.round(rates.kbps)} kb/s${ceiling}`;
   }
 }

@@ -17,7 +17,7 @@ import { KernelApi } from './kernel.js';
  * @property {(content: object, callbacks?: unknown, buffers?: ArrayBuffer[]) => void} send  a custom message
  */
 
-const OPTIONS = ['columns', 'streams', 'renderer', 'show_form', 'fullscreen']; // the synced traits read here
+const OPTIONS = ['columns', 'streams', 'renderer', 'show_form', 'fullscreen', 'order', 'focus']; // the synced traits read here
 
 /** @param {Model} model */
 function options(model) {
@@ -31,6 +31,8 @@ function options(model) {
     ),
     showForm: model.get('show_form') !== false,
     fullscreen: model.get('fullscreen') === true,
+    order: /** @type {string[]} */ (model.get('order') || []),
+    focus: /** @type {string | null} */ (model.get('focus') || null),
     refreshSeconds: 5,
   };
 }
@@ -51,7 +53,11 @@ function render({ model, el }) {
     model.set('fullscreen', on);
     model.save_changes();
   };
-  const grid = new Grid(el, options(model), report, kernel, { snapshot, wall });
+  const layout = (/** @type {Record<string, unknown>} */ change) => {
+    for (const [name, value] of Object.entries(change)) model.set(name, value);
+    model.save_changes();
+  };
+  const grid = new Grid(el, options(model), report, kernel, { snapshot, wall, layout });
   const changed = () => grid.setOptions(options(model));
   for (const name of OPTIONS) model.on(`change:${name}`, changed);
   return () => {

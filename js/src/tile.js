@@ -13,6 +13,7 @@ import { button, h } from './dom.js';
 import { confirmRemoval, editDialog } from './dialogs.js';
 import { ExpandedView } from './expanded.js';
 import { Figures } from './figures.js';
+import { InfoPanel } from './info.js';
 import { Phase, phaseOf, showPhase } from './phase.js';
 import { socketBackoff } from './player.js';
 import { StreamPlayer } from './stream-player.js';
@@ -30,6 +31,8 @@ import { StreamPlayer } from './stream-player.js';
  * @property {(tile: Tile) => boolean} webgl  whether this tile may use a WebGL context (JSMpeg)
  * @property {import('./codec.js').PathMemory} paths  the grid's remembered fallbacks to MPEG-1
  * @property {(id: string) => void} removed    the stream was removed from this tile
+ * @property {(id: string) => void} [focus]   make this tile the large one (again: no large one)
+ * @property {(id: string, step: number) => void} [move]  move this tile `step` places in the order
  * @property {(blob: Blob, info: import('./expanded.js').SnapshotInfo) => void} [snapshot]
  *   a snapshot was taken in the expanded view (the grid hands it to the kernel)
  */
@@ -38,6 +41,8 @@ import { StreamPlayer } from './stream-player.js';
 const HINTS = /** @type {Record<string, string>} */ ({
   Pause: ': hold the picture, keep the camera connected (resumes at once)',
   Stop: ': close the camera connection (Play reconnects)',
+  Focus: ': show it large beside the others (again: all the same size)',
+  Info: ': uptime, restarts, dropped pictures and recent events',
 });
 
 /** What the picture area says over the last picture, by phase (nothing when it plays). */
@@ -87,9 +92,19 @@ export class Tile {
     this.expandButton = button('Expand', 'expand', () => this.expand(), signal);
     this.editButton = button('Edit', 'edit', () => this.edit(), signal);
     this.removeButton = button('Remove', 'remove', () => this.remove(), signal);
+    this.focusButton = button('Focus', 'focus', () => this.host.focus?.(this.stream.id), signal);
+    this.infoButton = button('Info', 'info', () => this.toggleInfo(), signal);
+    this.focusButton.classList.add('rn-small');
+    this.infoButton.classList.add('rn-small');
+    this.info = new InfoPanel(host.api, stream.id, () => this.pageFacts(), signal);
     this.el = h('article', { class: 'rn-tile', tabindex: 0, 'data-stream-id': stream.id }, [
-      h('header', { class: 'rn-tile-head' }, [this.labelEl, this.badge]),
-      h('div', { class: 'rn-screen' }, [this.canvas, this.thumb, this.overlay]),
+      h('header', { class: 'rn-tile-head', draggable: 'true' }, [
+        this.labelEl,
+        this.focusButton,
+        this.infoButton,
+        this.badge,
+      ]),
+      h('div', { class: 'rn-screen' }, [this.canvas, this.thumb, this.overlay, this.info.el]),
       h('footer', { class: 'rn-tile-foot' }, [
         h('div', { class: 'rn-controls' }, [
           this.playButton,
@@ -116,6 +131,7 @@ export class Tile {
     this.thumb.alt = `Last picture of ${stream.label}`;
     const names = { Play: this.playButton, Pause: this.pauseButton, Stop: this.stopButton };
     Object.assign(names, { Expand: this.expandButton, Edit: this.editButton, Remove: this.removeButton });
+    Object.assign(names, { Focus: this.focusButton, Info: this.infoButton });
     for (const [action, el] of Object.entries(names)) {
       el.setAttribute('aria-label', `${action} ${stream.label}`);
       el.title = `${action} ${stream.label}${HINTS[action] ?? ''}`;
@@ -255,6 +271,7 @@ export class Tile {
       else this.renderDetail();
     } else if (message.type === 'video_start') {
       this.el.dataset.videoSize = `${message.width}x${message.height}`;
+      this.figures.maxKbps = typeof message.max_kbps === 'number' ? message.max_kbps : null;
     }
   }
 
@@ -442,10 +459,44 @@ export class Tile {
     );
   }
 
-  /** @param {KeyboardEvent} event  keys on the focused tile: Space / k play-pause, Enter / f expand */
+  /** Opens or closes the info panel; returns whether it is open. */
+  toggleInfo() {
+    const open = this.info.toggle();
+    this.infoButton.setAttribute('aria-pressed', String(open));
+    this.el.dataset.info = open ? 'open' : '';
+    return open;
+  }
+
+  /** What the info panel shows from this page: pictures skipped to catch up, the path, the picture's size. */
+  pageFacts() {
+    const player = this.player;
+    return {
+      dropped: player ? player.pacer.dropped : 0,
+      path: this.figures.tag.hidden ? '' : this.figures.tag.textContent || '',
+      size: this.el.dataset.videoSize || '',
+    };
+  }
+
+  /** @param {boolean} focused  this tile is the large one */
+  setFocused(focused) {
+    this.el.classList.toggle('rn-large', focused);
+    this.focusButton.setAttribute('aria-pressed', String(focused));
+  }
+
+  /**
+   * Keys on the focused tile: Space / k play-pause, Enter / f expand, i info, Alt+Left / Alt+Right move it.
+   * @param {KeyboardEvent} event
+   */
   onKey(event) {
     if (event.target !== this.el) return;
-    if (event.key === ' ' || event.key === 'k') {
+    if (event.altKey && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
+      event.preventDefault();
+      this.host.move?.(this.stream.id, event.key === 'ArrowLeft' ? -1 : 1);
+      this.el.focus();
+    } else if (event.key === 'i') {
+      event.preventDefault();
+      this.toggleInfo();
+    } else if (event.key === ' ' || event.key === 'k') {
       event.preventDefault();
       if (this.intent === 'play') this.pause();
       else this.play();

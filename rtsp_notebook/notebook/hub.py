@@ -165,6 +165,7 @@ class Hub:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        self._layout: dict[str, Any] = {}  # the last grid's order and focus: the next grid starts from it
 
     @property
     def local(self) -> bool:
@@ -250,16 +251,25 @@ class Hub:
         renderer: str = "auto",
         fullscreen: bool = False,
     ) -> Grid:
-        """The grid widget (display it, or leave it last in a cell); ``fullscreen``: as a wall (see Grid)."""
+        """The grid widget (display it, or leave it last in a cell); ``fullscreen``: as a wall (see Grid).
+        It starts from the layout (order, focus) the user gave this hub's previous grid."""
         from .widget import Grid
 
-        return Grid(
+        grid = Grid(
             streams,
             columns=columns,
             renderer=renderer,
             fullscreen=fullscreen,
+            order=self._layout.get("order", ()),
+            focus=self._layout.get("focus"),
             service=self.transport.kernel_service(),
         )
+
+        def keep(change: dict[str, Any]) -> None:
+            self._layout[change["name"]] = change["new"]
+
+        grid.observe(keep, names=["order", "focus"])
+        return grid
 
     def __repr__(self) -> str:
         return f"<rtsp_notebook.Hub {self.transport.where}>"

@@ -260,7 +260,7 @@ class LocalTransport:
                         return
                     if isinstance(item, bytes):
                         yield item
-                    elif (message := event_message(item)) is not None:
+                    elif (message := event_message(item, engine.config.mpeg1_kbps)) is not None:
                         yield message
             finally:
                 sub.close()

@@ -57,6 +57,12 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     pointer moves. The page asks the browser for full screen; without a click to allow it, the wall covers
     the page instead. The Wall button or ``w`` in the grid toggle it, Escape leaves; the trait follows.
 
+    Layout: ``order`` is the order of the tiles (ids or streams; those left out follow in the server's
+    order) and ``focus`` the stream shown large, first and twice the size. Dragging a tile by its header
+    onto another, or Alt+Left / Alt+Right on a tile, reorders them (in ``streams`` when it is set, else
+    in ``order``); a tile's Focus button sets ``focus``. ``hub.grid()`` starts from the last layout of
+    the hub's previous grid, so a re-run cell keeps it.
+
     ``last_snapshot``: the picture of the newest snapshot taken with an expanded view's snapshot button
     (a PIL image, as shown on the page; ``.info`` holds its ``stream_id``, ``label`` and ``captured_at``),
     or None before the first.
@@ -72,6 +78,8 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     renderer = traitlets.Unicode("auto").tag(sync=True)
     show_form = traitlets.Bool(True).tag(sync=True)
     fullscreen = traitlets.Bool(False).tag(sync=True)
+    order = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    focus = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     connection = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -82,6 +90,8 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         renderer: str = "auto",
         show_form: bool = True,
         fullscreen: bool = False,
+        order: Iterable[Any] = (),
+        focus: Any = None,
         hub: _HasTransport | None = None,
         service: Callable[[], StreamService] | None = None,
         **kwargs: Any,
@@ -92,6 +102,8 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             renderer=renderer,
             show_form=show_form,
             fullscreen=fullscreen,
+            order=[_stream_id(s, "order") for s in order],
+            focus=None if focus is None else _stream_id(focus, "focus"),
             **kwargs,
         )
         if service is None and hub is not None:
@@ -152,6 +164,15 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             raise traitlets.TraitError(f"renderer must be one of {', '.join(RENDERERS)}; got {value!r}")
         return value  # type: ignore[no-any-return]
 
+    @traitlets.validate("order")
+    def _check_order(self, proposal: dict[str, Any]) -> list[str]:
+        return list(dict.fromkeys(_stream_id(s, "order") for s in proposal["value"]))
+
+    @traitlets.validate("focus")
+    def _check_focus(self, proposal: dict[str, Any]) -> str | None:
+        value = proposal["value"]
+        return None if value is None else _stream_id(value, "focus")
+
     @traitlets.validate("streams")
     def _check_streams(self, proposal: dict[str, Any]) -> list[str]:
         ids = [_stream_id(s) for s in proposal["value"]]
@@ -163,12 +184,13 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         return f"<rtsp_notebook.Grid {shown}; columns={columns}>"
 
 
-def _stream_id(stream: Any) -> str:
-    """A stream id from an id string or an object with an ``id`` (a Stream)."""
+def _stream_id(stream: Any, what: str = "streams") -> str:
+    """A stream id from an id string or an object with an ``id`` (a Stream); ``what`` names the trait."""
     value = getattr(stream, "id", stream)
     if not is_stream_id(value):
+        kind = "a stream id" if what == "focus" else "stream ids"
         raise traitlets.TraitError(
-            "streams must be stream ids (1-32 lowercase letters and digits) or Stream objects; "
+            f"{what} must be {kind} (1-32 lowercase letters and digits) or Stream objects; "
             f"got {type(stream).__name__}"
         )
     return value
