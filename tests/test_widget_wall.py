@@ -7,12 +7,16 @@ figures, pause and snapshot."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 from PIL import Image
 
 from .harness.grid import frames, grid_cells, tile, wait_more_frames, wait_phase
 from .harness.helpers import wait_until_sync
 from .harness.screens import (
+    REPO,
     assert_height,
     assert_in_viewport,
     assert_inside,
@@ -119,6 +123,14 @@ def test_the_add_form_forgets_an_error_once_the_situation_changed(open_notebook,
         form.get_by_label("Stream URL").fill(camera.url)
         form.get_by_role("button", name="Add stream").click()
         wait_until_sync(lambda: "CONFLICT" in (alert.text_content() or ""), 10, "the conflict error")
+
+    # the label is taken too (labels are unique, whatever their case): the form says so
+    form.get_by_label("Stream URL").fill("demo://testsrc2")
+    form.get_by_label("Label").fill("yard")
+    form.get_by_role("button", name="Add stream").click()
+    wait_until_sync(lambda: "the label 'yard' is used by stream" in (alert.text_content() or ""), 10, "label")
+    assert [s["label"] for s in lab.api("GET", "streams")] == ["Yard"]
+    form.get_by_label("Label").fill("")
 
     conflict()
     nb.shot("conflict")
@@ -379,4 +391,103 @@ def test_focus_drag_and_drop_keys_and_the_info_panel(open_notebook, lab, camera_
     nb.shot("info")
     one.get_by_role("button", name="Info Cam 1").click()
     panel.wait_for(state="hidden")
+    assert nb.errors() == []
+
+
+DOCS = REPO / "docs"
+
+
+def test_the_pictures_of_the_readme(open_notebook, lab, camera_factory):
+    """The README's screenshots: the grid, the expanded view, the info panel, the wall. Kept in the test's
+    artifacts; with RN_DOCS=1 also written to docs/. Four cameras with different pictures, and a demo://
+    stream whose expanded view must show the tile's moment (one source relay, no FFmpeg of its own)."""
+    cams = [
+        ("Front door", camera_factory(pattern="ball", width=640, height=360, fps=15)),
+        ("Yard", camera_factory(pattern="smpte", width=640, height=360, fps=15, horizontal_speed=2)),
+        ("Garage", camera_factory(pattern="pinwheel", width=640, height=360, fps=15)),
+    ]
+    for label, cam in cams:
+        lab.api("POST", "streams", {"url": cam.url, "label": label})
+    demo = lab.api("POST", "streams", {"url": "demo://mandelbrot?size=640x360&fps=15", "label": "Lobby"})
+    nb = open_notebook(["import rtsp_notebook as rn\nhub = rn.connect()\ngrid = hub.grid(columns=2)\ngrid"])
+    page = nb.page
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    nb.run_all_and_wait()
+    labels = [label for label, _ in cams] + ["Lobby"]
+    for label in labels:
+        t = tile(page, label)
+        t.scroll_into_view_if_needed()
+        wait_more_frames(t, 10, timeout=30)
+    wait_until_sync(
+        lambda: "fps" in (tile(page, "Lobby").locator(".rn-detail").text_content() or ""), 20, "rates"
+    )
+    page.locator(".rtsp-notebook").scroll_into_view_if_needed()
+    shots = {"grid": nb.shot("readme-grid")}
+
+    lobby = tile(page, "Lobby")
+    lobby.get_by_role("button", name="Expand Lobby").click()
+    dialog = page.locator("dialog.rn-expanded")
+    wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 10, 20, "expanded frames")
+    wait_until_sync(lambda: "fps" in (dialog.locator(".rn-detail").text_content() or ""), 10, "its figures")
+    # the expanded view of a demo:// stream watches the same source relay as its tile: one FFmpeg
+    stats = lab.api("GET", f"streams/{demo['id']}/stats")
+    assert sorted(r["profile"] for r in stats["relays"]) == ["source"], stats["relays"]
+    shots["expanded"] = nb.shot("readme-expanded")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    yard = tile(page, "Yard")
+    yard.get_by_role("button", name="Info Yard").click()
+    wait_until_sync(
+        lambda: int(yard.locator(".rn-infopanel").get_attribute("data-events") or 0) >= 1, 10, "events"
+    )
+    shots["info"] = nb.shot("readme-info")
+    yard.get_by_role("button", name="Info Yard").click()
+
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.get_by_role("button", name="Wall", exact=True).click()
+    root = page.locator(".rtsp-notebook .rn-root")
+    wait_until_sync(lambda: root.get_attribute("data-wall") == "fullscreen", 10, "the wall")
+    assert root.get_attribute("data-wall-shape") == "2x2"  # columns=2
+    page.mouse.move(960, 540)
+    shots["wall"] = nb.shot("readme-wall")
+    page.keyboard.press("Escape")
+    if os.environ.get("RN_DOCS") == "1":
+        for name, shot in shots.items():
+            shutil.copyfile(shot, DOCS / f"{name}.png")
+    assert nb.errors() == []
+
+
+def test_notebook7_wall_expanded_view_and_info(open_notebook, lab, camera_factory):
+    camera = camera_factory(width=320, height=180, fps=10, keyint=10)
+    labels = _same_camera_streams(lab, camera, 2)
+    nb = open_notebook(["import rtsp_notebook as rn\ngrid = rn.connect().grid()\ngrid"], ui="notebook")
+    page = nb.page
+    nb.run_all_and_wait()
+    first = tile(page, labels[0])
+    wait_more_frames(first, 3)
+    first.get_by_role("button", name=f"Info {labels[0]}").click()
+    panel = first.locator(".rn-infopanel")
+    wait_until_sync(lambda: int(panel.get_attribute("data-events") or 0) >= 1, 10, "the stream's events")
+    nb.shot("nb7-info")
+    first.get_by_role("button", name=f"Info {labels[0]}").click()
+
+    first.get_by_role("button", name=f"Expand {labels[0]}").click()
+    dialog = page.locator("dialog.rn-expanded")
+    wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 3, 20, "expanded frames")
+    wait_until_sync(
+        lambda: "rn-playing" in (dialog.locator(".rn-badge").get_attribute("class") or ""), 10, "badge"
+    )
+    nb.shot("nb7-expanded")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    root = page.locator(".rtsp-notebook .rn-root")
+    page.get_by_role("button", name="Wall", exact=True).click()
+    wait_until_sync(lambda: root.get_attribute("data-wall") == "fullscreen", 10, "the wall")
+    for label in labels:
+        assert_in_viewport(tile(page, label), f"{label} on the wall")
+    nb.shot("nb7-wall")
+    page.keyboard.press("Escape")
+    wait_until_sync(lambda: root.get_attribute("data-wall") is None, 10, "Escape to leave")
     assert nb.errors() == []

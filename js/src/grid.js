@@ -89,6 +89,7 @@ export class Grid {
     this.form = this.buildForm(signal);
     this.wallButton = button('Wall', 'wall', () => this.wall.toggle(), signal);
     this.wallButton.title = 'Wall: every camera on the whole screen (w); Escape leaves';
+    this.wallButton.append(h('span', { class: 'rn-wall-text', text: 'Leave the wall (Esc)' })); // shown on the wall
     this.toolbar = h('div', { class: 'rn-toolbar' }, [this.form, this.wallButton]);
     this.root = h('div', { class: 'rn-root', tabindex: -1 }, [this.toolbar, this.message, this.grid]);
     this.wall = new Wall(
