@@ -95,6 +95,7 @@ def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
     wait_more_frames(b, 15)  # B plays on for a second: A's picture and data stay still
     assert (frames(a), received(a)) == (frozen, data)
     assert a.get_by_role("button", name="Play Cam A").is_enabled()
+    nb.shot("a-paused")
 
     # resume, timed in the page from the click to the next decoded picture (keyframe cache)
     resumed_ms = a.evaluate(RESUME)
@@ -114,6 +115,7 @@ def test_pause_resume_stop_play(open_notebook, lab, camera_factory):
 
     a.get_by_role("button", name="Stop Cam A").click()
     wait_phase(a, "stopped")
+    nb.shot("a-stopped")
     ids = stream_ids(lab)
     wait_until_sync(lambda: viewers(lab, ids["Cam A"]) == 0, 10, "the stopped tile to unsubscribe")
     stopped = frames(a)
@@ -141,6 +143,7 @@ def test_expand_edit_remove(open_notebook, lab, camera_factory):
     wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 3, 20, "expanded frames")
     assert dialog.get_attribute("data-codec") == "h264", "the expanded view plays H.264 like the tile"
     wait_phase(a, "paused")
+    nb.shot("expanded")
     # the expanded view and the paused tile both watch the source relay: no MPEG-1 transcode
     assert (viewers(lab, ids["Cam A"]), relays(lab, ids["Cam A"])) == (2, ["source"])
     page.keyboard.press("Escape")
@@ -152,6 +155,7 @@ def test_expand_edit_remove(open_notebook, lab, camera_factory):
     a.get_by_role("button", name="Edit Cam A").click()
     edit = page.get_by_role("dialog", name="Edit Cam A")
     edit.get_by_label("Label").fill("Front door")
+    nb.shot("edit")
     edit.get_by_role("button", name="Save").click()
     edit.wait_for(state="detached")
     door = tile(page, "Front door")
@@ -162,6 +166,7 @@ def test_expand_edit_remove(open_notebook, lab, camera_factory):
     # remove, with a confirmation
     door.get_by_role("button", name="Remove Front door").click()
     confirm = page.get_by_role("alertdialog", name="Remove Front door")
+    nb.shot("remove-confirm")
     confirm.get_by_role("button", name="Remove").click()
     door.wait_for(state="detached")
     assert [s["label"] for s in lab.api("GET", "streams")] == ["Cam B"]
@@ -195,6 +200,7 @@ def test_add_form_adds_and_shows_api_errors(open_notebook, lab, camera):
     alert = form.locator(".rn-error[role=alert]")
     alert.wait_for()
     assert "INVALID_URL" in alert.text_content() and "rtsp://" in alert.text_content()
+    nb.shot("invalid-url")
     assert lab.api("GET", "streams") == []
 
     form.get_by_label("Stream URL").fill(camera.url)
@@ -234,6 +240,7 @@ def test_camera_drop_shows_reconnecting_then_plays(open_notebook, lab, camera):
     camera.stop()
     wait_phase(cam, "reconnecting", timeout=20)
     assert "reconnecting" in cam.locator(".rn-badge").text_content()
+    nb.shot("reconnecting")
     camera.start()
     wait_phase(cam, "playing", timeout=40)
     wait_more_frames(cam, 5, timeout=20)
@@ -253,6 +260,7 @@ def test_scrolled_out_of_view_pauses_and_resumes(open_notebook, lab, camera):
     ids = stream_ids(lab)
     page.locator("#spacer").evaluate("el => el.scrollIntoView({block: 'end'})")
     wait_phase(cam, "paused")
+    assert cam.locator(".rn-badge").text_content() == "paused (off screen)"
     data = received(cam)
     # paused on the server: no data, the relay keeps its viewer
     assert viewers(lab, ids["Cam"]) == 1
