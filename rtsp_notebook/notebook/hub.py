@@ -19,16 +19,18 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..api.routes import Op
 from ..errors import (
     AmbiguousLabelError,
     ExtensionMissingError,
+    InvalidInputError,
     RtspNotebookError,
     ServerUnavailableError,
     StreamNotFoundError,
 )
+from ..media.recorder import Recorder, Recording, RecordingResult, check_output_path
 from ..store import label_key
 from .framereader import FrameReader
 from .transports import LocalTransport, RestTransport, Transport
@@ -143,6 +145,60 @@ class Stream:
             transport.thread, transport.chunks(self.id, profile, "h264"), transport.ffmpeg_path,
             fps=fps, width=width, count=count, timeout=timeout,
         )  # fmt: skip
+
+    @overload
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        seconds: float,
+        *,
+        wait: Literal[True] = ...,
+        overwrite: bool = ...,
+    ) -> RecordingResult: ...
+
+    @overload
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        seconds: float | None = ...,
+        *,
+        wait: Literal[False],
+        overwrite: bool = ...,
+    ) -> Recording: ...
+
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        seconds: float | None = None,
+        *,
+        wait: bool = True,
+        overwrite: bool = False,
+    ) -> RecordingResult | Recording:
+        """Record ``seconds`` of the camera's own video (copied, not re-encoded) into the MP4 file ``path``,
+        from the newest keyframe the relay has (the file starts with a whole picture), and return a
+        :class:`~rtsp_notebook.media.recorder.RecordingResult` once the file is written.
+
+        ``wait=False`` returns a :class:`~rtsp_notebook.media.recorder.Recording` at once instead: its
+        ``seconds``, ``frames`` and ``bytes`` so far, ``done``, ``stop()`` and ``result()``
+        (``seconds=None``: until ``stop()``). The recording reads the stream's relay (no second session to
+        the camera); a camera that drops ends it with what was recorded, and the result says why
+        (``complete`` False, ``ended``). An MJPEG camera's video cannot be copied: its MPEG-1 transcode is
+        recorded (``transcoded`` True). The file is written in this process (the kernel's file system);
+        an existing file is replaced only with ``overwrite=True``, and no folder is made."""
+        if wait and seconds is None:
+            raise InvalidInputError("seconds is needed to wait for a recording (or wait=False, then stop())")
+        transport = self._hub().transport
+        recorder = Recorder(
+            transport.ffmpeg_path, check_output_path(path, overwrite),
+            transport.chunks(self.id, "full", "h264"), seconds=seconds, overwrite=overwrite,
+            name=f"recording {self.id}",
+        )  # fmt: skip
+        return self._run_recording(recorder, wait)
+
+    def _run_recording(self, recorder: Recorder, wait: bool) -> RecordingResult | Recording:
+        thread = self._hub().transport.thread
+        handle = Recording(recorder, thread.submit(recorder.run()), thread.loop)
+        return handle.wait() if wait else handle
 
     def stats(self) -> dict[str, Any]:
         """The relay figures of this stream (summed over its profiles, each profile's own in ``relays``)."""
