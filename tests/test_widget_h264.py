@@ -315,6 +315,19 @@ def test_not_a_secure_context_plays_mpeg1(browser: Browser, lab: LabServer, came
         assert wait_figures(nb, cam).startswith("MPEG-1 · ")
         assert sockets.opened() == [("grid", "mpeg1")], "H.264 is never tried"
         assert blob_workers(page) == 0
+        # the expanded view on MPEG-1 (JSMpeg on Canvas2D) takes a snapshot of the picture shown too
+        cam.get_by_role("button", name="Expand Cam").click()
+        dialog = page.locator("dialog.rn-expanded")
+        nb.wait_until(lambda: int(dialog.get_attribute("data-frames") or 0) >= 5, 20, "expanded frames")
+        assert dialog.get_attribute("data-codec") == "mpeg1"
+        with page.expect_download() as download:
+            dialog.get_by_role("button", name="Snapshot of Cam").click()
+        with Image.open(download.value.path()) as shot:
+            size = tuple(int(n) for n in (dialog.get_attribute("data-video-size") or "0x0").split("x"))
+            assert shot.format == "JPEG" and shot.size == size, (shot.size, size)  # the picture as decoded
+            assert max(shot.convert("L").getextrema()) > 40, "the snapshot is not black"
+        nb.screenshot(tmp_path / "insecure-expanded.png")
+        page.keyboard.press("Escape")
         assert nb.errors() == []
     finally:
         context.close()
