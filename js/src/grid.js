@@ -10,6 +10,7 @@ import { errorText } from './dialogs.js';
 import { Phase } from './phase.js';
 import { findApi } from './server.js';
 import { Tile } from './tile.js';
+import { TileOrder } from './layout.js';
 import { Wall } from './wall.js';
 
 /** @typedef {import('./server.js').Backend} Backend */
@@ -106,11 +107,16 @@ export class Grid {
       signal,
     );
     this.root.addEventListener('keydown', (event) => this.onKey(event), { signal });
-    /** @type {string[]} the listed streams' ids, in the server's (or the requested) order */
-    this.listed = [];
-    /** @type {string | null} the tile being dragged */
-    this.dragging = null;
-    this.listenForDrags(signal);
+    this.layout = new TileOrder(
+      this.grid,
+      this.tiles,
+      this.options,
+      (change) => {
+        this.hooks.layout?.(change);
+        this.wall.arrange();
+      },
+      signal,
+    );
     el.append(this.root);
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { threshold: 0.01 });
     document.addEventListener(
@@ -224,127 +230,10 @@ export class Grid {
       if (tile) tile.update(stream);
       else this.addTile(stream);
     }
-    this.listed = streams.map((stream) => stream.id);
-    this.arrangeTiles();
-    this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
-  }
-
-  /** The tiles' ids in the order shown: the large one first, then the requested or the user's order, then
-   * the server's. */
-  orderedIds() {
-    const listed = this.listed.filter((id) => this.tiles.has(id));
-    const others = [...this.tiles.keys()].filter((id) => !listed.includes(id)); // ended tiles keep a place
-    const all = [...listed, ...others];
-    const rank = new Map((this.options.streams.length ? [] : (this.options.order ?? [])).map((id, i) => [id, i]));
-    const focus = this.options.focus ?? null;
-    const key = (/** @type {string} */ id) => (id === focus ? -1 : (rank.get(id) ?? 1e6 + all.indexOf(id)));
-    return all.sort((a, b) => key(a) - key(b));
-  }
-
-  /** Puts the tiles in order in the page and marks the large one. */
-  arrangeTiles() {
-    this.orderedIds().forEach((id, i) => {
-      const el = /** @type {Tile} */ (this.tiles.get(id)).el;
-      if (this.grid.children[i] !== el) this.grid.insertBefore(el, this.grid.children[i] ?? null);
-    });
-    for (const [id, tile] of this.tiles) tile.setFocused(id === (this.options.focus ?? null));
-    this.grid.dataset.order = this.orderedIds().join(' ');
+    this.layout.listed = streams.map((stream) => stream.id);
+    this.layout.arrange();
     this.wall.arrange();
-  }
-
-  /**
-   * The user's new order of the tiles: kept in `streams` when Python chose which tiles to show, else in
-   * `order`; told to the widget.
-   * @param {string[]} ids
-   */
-  reorder(ids) {
-    const order = [...ids];
-    if (this.options.streams.length) {
-      this.options.streams = order.filter((id) => this.options.streams.includes(id));
-      this.hooks.layout?.({ streams: this.options.streams });
-    } else {
-      this.options.order = order;
-      this.hooks.layout?.({ order });
-    }
-    this.arrangeTiles();
-  }
-
-  /**
-   * Moves a tile `step` places (Alt+Left / Alt+Right on a tile).
-   * @param {string} id
-   * @param {number} step
-   */
-  move(id, step) {
-    const ids = this.orderedIds();
-    const from = ids.indexOf(id);
-    const to = Math.max(0, Math.min(ids.length - 1, from + step));
-    if (from < 0 || to === from) return;
-    ids.splice(to, 0, ...ids.splice(from, 1));
-    const focus = this.options.focus;
-    if (focus && ids[0] !== focus) this.setFocus(null, false); // the large tile left the front
-    this.reorder(ids);
-  }
-
-  /**
-   * @param {string | null} id  the tile to show large (null: none)
-   * @param {boolean} [arrange]
-   */
-  setFocus(id, arrange = true) {
-    this.options.focus = id;
-    this.hooks.layout?.({ focus: id });
-    if (arrange) this.arrangeTiles();
-  }
-
-  /** Drag a tile by its header and drop it on another: it takes that tile's place. @param {AbortSignal} signal */
-  listenForDrags(signal) {
-    const tileOf = (/** @type {EventTarget | null} */ target) =>
-      target instanceof Element ? /** @type {HTMLElement | null} */ (target.closest('.rn-tile')) : null;
-    this.grid.addEventListener(
-      'dragstart',
-      (event) => {
-        const el = tileOf(event.target);
-        if (!el || !event.dataTransfer) return;
-        this.dragging = el.dataset.streamId ?? null;
-        event.dataTransfer.effectAllowed = 'move';
-        event.dataTransfer.setData('text/plain', el.getAttribute('aria-label') ?? '');
-        el.classList.add('rn-dragging');
-      },
-      { signal },
-    );
-    this.grid.addEventListener(
-      'dragover',
-      (event) => {
-        if (!this.dragging || !tileOf(event.target)) return;
-        event.preventDefault();
-        if (event.dataTransfer) event.dataTransfer.dropEffect = 'move';
-      },
-      { signal },
-    );
-    this.grid.addEventListener(
-      'drop',
-      (event) => {
-        const target = tileOf(event.target);
-        const dragged = this.dragging;
-        if (!dragged || !target || !target.dataset.streamId) return;
-        event.preventDefault();
-        const ids = this.orderedIds().filter((id) => id !== dragged);
-        const at = ids.indexOf(target.dataset.streamId);
-        const box = target.getBoundingClientRect();
-        const after = event.clientX > box.left + box.width / 2; // dropped on its right half: after it
-        ids.splice(at + (after ? 1 : 0), 0, dragged);
-        if (this.options.focus && ids[0] !== this.options.focus) this.setFocus(null, false);
-        this.reorder(ids);
-      },
-      { signal },
-    );
-    this.grid.addEventListener(
-      'dragend',
-      () => {
-        this.dragging = null;
-        for (const el of this.grid.querySelectorAll('.rn-dragging')) el.classList.remove('rn-dragging');
-      },
-      { signal },
-    );
+    this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
   }
 
   /** @param {Stream} stream */
@@ -362,8 +251,8 @@ export class Grid {
         webgl: () => this.useWebgl(),
         paths: this.paths,
         snapshot: this.hooks.snapshot,
-        focus: (id) => this.setFocus(this.options.focus === id ? null : id),
-        move: (id, step) => this.move(id, step),
+        focus: (id) => this.layout.setFocus(this.options.focus === id ? null : id),
+        move: (id, step) => this.layout.move(id, step),
         removed: (id) => {
           this.dropTile(id);
           this.message.textContent = this.tiles.size ? '' : 'No streams yet: add one with the form above.';
@@ -497,7 +386,7 @@ export class Grid {
     Object.assign(this.options, options);
     this.applyOptions();
     if (streamsChanged) this.refresh();
-    else if (layoutChanged) this.arrangeTiles();
+    else if (layoutChanged) this.layout.arrange();
   }
 
   /** Destroys every tile (players, sockets, timers) and stops listening; nothing reconnects after. */
