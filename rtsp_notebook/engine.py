@@ -52,6 +52,7 @@ from .media.ffmpeg import (
     transcode_argv,
     transport_order,
 )
+from .media.prebuffer import Prebuffer
 from .media.relay import Relay, RelayConfig
 from .media.sources import Source, parse_source
 from .media.stats import RelayStats
@@ -81,6 +82,11 @@ def _copy_for(record: StreamRecord, profile: Profile) -> Profile:
     if profile.copied:
         return profile
     return Profile.SUB if profile is Profile.GRID and record.sub_url is not None else Profile.SOURCE
+
+
+def _prebuffer_s(record: StreamRecord) -> float:
+    """Seconds of the camera's own video the stream keeps for clips (its ``prebuffer_s`` option; 0: none)."""
+    return float(record.options.get("prebuffer_s") or 0)
 
 
 def _camera(record: StreamRecord, copy: Profile) -> Source:
@@ -333,7 +339,8 @@ class Engine:
         log.info("stream %s/%s: relay %s", record.id, profile.value, argv_for_display(argv, source))
         common: dict[str, Any] = {
             "config": self.config.relay,
-            "keep_alive": bool(record.options.get("keep_alive")) and profile is Profile.GRID,
+            "keep_alive": (bool(record.options.get("keep_alive")) and profile is Profile.GRID)
+            or (profile is Profile.SOURCE and _prebuffer_s(record) > 0),
             "on_event": self._on_event,
             "on_idle": self._forget,
             "on_demand": self._notify_capacity,
@@ -343,7 +350,7 @@ class Engine:
             return TranscodeRelay(
                 record.id, profile, argv, upstream=lambda: self._source(record.id, profile), **common
             )
-        return Relay(
+        relay = Relay(
             record.id,
             profile,
             argv,
@@ -352,6 +359,9 @@ class Engine:
             on_fallback=self._remember_transport,
             **common,
         )
+        if profile is Profile.SOURCE and _prebuffer_s(record) > 0:
+            relay.prebuffer = Prebuffer(_prebuffer_s(record))
+        return relay
 
     def _wake(self, relay: Relay) -> None:
         """A paused viewer resumes a stopped relay: make room for it if the limit is reached."""
@@ -398,6 +408,33 @@ class Engine:
                 self._relay_for(record, Profile.GRID).start()
             except LimitError as exc:
                 log.warning("stream %s: keep-alive relay not started: %s", record.id, exc.message)
+        if _prebuffer_s(record) > 0 and not self._closed and (record.id, Profile.SOURCE) not in self._direct:
+            try:
+                self._relay_for(record, Profile.SOURCE).start()
+            except LimitError as exc:
+                log.warning("stream %s: prebuffer's relay not started: %s", record.id, exc.message)
+
+    def _set_prebuffer(self, record: StreamRecord) -> None:
+        """The stream's ``prebuffer_s`` changed: its running source relay keeps that much, or stops."""
+        relay = self._relays.get((record.id, Profile.SOURCE))
+        if relay is None:
+            return
+        seconds = _prebuffer_s(record)
+        if seconds > 0:
+            if relay.prebuffer is None:
+                relay.prebuffer = Prebuffer(seconds)
+            relay.prebuffer.seconds = seconds
+        elif relay.prebuffer is not None:
+            relay.prebuffer.close()
+            relay.prebuffer = None
+        relay.keep_alive = seconds > 0
+        if not relay.keep_alive and not relay.subscriptions:
+            self._forget(relay)
+
+    def prebuffer(self, stream_id: str) -> Prebuffer | None:
+        """The stream's prebuffer (its source relay's), while the relay runs with one."""
+        relay = self._relays.get((stream_id, Profile.SOURCE))
+        return relay.prebuffer if relay is not None else None
 
     def _forget(self, relay: Relay, reason: CloseReason = CloseReason.STOPPED) -> None:
         """Drop a relay from the table at once (a new join makes a new one) and stop it (its subscribers
@@ -460,6 +497,8 @@ class Engine:
             if record.sub_url != before.sub_url:
                 self._leave_direct(record, Profile.SUB)
                 await self._reroute(record, had_sub=before.sub_url is not None)
+        if _prebuffer_s(record) != _prebuffer_s(before):
+            self._set_prebuffer(record)
         keep = bool(record.options.get("keep_alive"))
         for relay in self._stream_relays(stream_id):
             if relay.profile is Profile.GRID and relay.keep_alive != keep:
@@ -552,6 +591,8 @@ class Engine:
             "last_frame_age_s": min(ages) if ages else None,
             "last_error": error,
             "last_error_code": next((r.last_error_code for r in relays if r.last_error_code), None),
+            "prebuffer_s": ring.kept_s if (ring := self.prebuffer(stream_id)) is not None else 0.0,
+            "prebuffer_bytes": ring.held_bytes if ring is not None else 0,
             "relays": [r.as_dict() for r in relays],
         }
 

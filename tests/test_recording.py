@@ -18,6 +18,7 @@ import pytest
 import rtsp_notebook as rn
 from rtsp_notebook.errors import InvalidInputError
 from rtsp_notebook.media.recorder import OutputExistsError, Recording, RecordingResult
+from rtsp_notebook.notebook.transports import RestTransport
 
 from .harness.helpers import ffmpeg_children, wait_until_sync
 from .harness.server import Server
@@ -218,3 +219,94 @@ def test_record_through_the_servers_hub(camera_factory, ffmpeg_path, tmp_path):
         cam.remove()
     finally:
         server.stop()
+
+
+def kept(cam: rn.Stream, seconds: float) -> dict:
+    """Wait until the stream's prebuffer holds ``seconds``; its stats."""
+    return wait_until_sync(
+        lambda: (s := cam.stats())["prebuffer_s"] >= seconds and s, 30, f"{seconds} s in the prebuffer"
+    )
+
+
+def test_a_clip_joins_the_prebuffer_and_the_next_seconds_without_a_seam(
+    hub, camera_factory, ffmpeg_path, tmp_path
+):
+    camera = camera_factory(keyint=KEYINT)
+    cam = hub.add(camera.url, label="Door", options={"prebuffer_s": 3})
+    kept(cam, 3)
+    assert camera.clients() == 1, "a prebuffer keeps the camera's session without a viewer"
+    result = cam.clip(tmp_path / "clip.mp4", before=2, after=1.5)
+    assert (result.complete, result.codec) == (True, "h264")
+    assert 3.5 <= result.requested_s <= 3.5 + GOP_S + 1 / FPS
+    pics = check_mp4(ffmpeg_path, result.path)  # times strictly increasing, no gap over 2.5 intervals
+    assert abs(duration(pics) - 3.5) <= GOP_S + 1 / FPS, duration(pics)
+    assert abs(duration(pics) - result.seconds) <= 1 / FPS and len(pics) == result.frames
+    assert camera.peak_clients() == 1
+
+
+def test_a_clip_of_the_last_seconds_only_is_ready_at_once(hub, camera_factory, ffmpeg_path, tmp_path):
+    camera = camera_factory(keyint=KEYINT)
+    cam = hub.add(camera.url, label="Door", options={"prebuffer_s": 2})
+    kept(cam, 2)
+    result = cam.clip(tmp_path / "clip.mp4", before=2, after=0)
+    assert result.complete
+    assert abs(duration(check_mp4(ffmpeg_path, result.path)) - 2) <= GOP_S + 1 / FPS
+
+
+def test_before_beyond_the_prebuffer_is_refused_with_what_is_kept(hub, camera_factory, tmp_path):
+    camera = camera_factory(keyint=KEYINT)
+    cam = hub.add(camera.url, label="Door")
+    with pytest.raises(InvalidInputError, match=r"^stream 'Door' keeps no prebuffer: set its prebuffer_s"):
+        cam.clip(tmp_path / "clip.mp4", before=1)
+    cam = cam.update(prebuffer_s=1)
+    kept(cam, 1)
+    with pytest.raises(InvalidInputError) as info:
+        cam.clip(tmp_path / "clip.mp4", before=5)
+    assert re.fullmatch(
+        r"the prebuffer holds 1\.\d s of this stream's video \(prebuffer_s=1\); ask for before=1\.\d or "
+        r"less, or raise the stream's prebuffer_s",
+        str(info.value),
+    ), str(info.value)
+    with pytest.raises(InvalidInputError, match="after must be a number of seconds of at least 0"):
+        cam.clip(tmp_path / "clip.mp4", before=1, after=-1)
+    assert not list(tmp_path.glob("*clip*"))
+
+
+def test_the_prebuffer_reports_its_memory_and_stays_bounded(hub, camera_factory):
+    camera = camera_factory(keyint=KEYINT)
+    cam = hub.add(camera.url, label="Door", options={"prebuffer_s": 2})
+    stats = kept(cam, 2)
+    samples = [stats]
+    for _ in range(3):  # another 1.5 s of video: the ring drops its oldest GOPs
+        done = samples[-1]["prebuffer_bytes"]
+        samples.append(
+            wait_until_sync(lambda d=done: (s := cam.stats())["prebuffer_bytes"] != d and s, 10, "more")
+        )
+    wait_until_sync(lambda: cam.stats()["uptime_s"] >= stats["uptime_s"] + 1.5, 10, "1.5 s more")
+    samples.append(cam.stats())
+    for sample in samples:
+        assert 0 < sample["prebuffer_s"] <= 2 + GOP_S + 1 / FPS, sample["prebuffer_s"]
+        bitrate = sample["kbps"] * 1000 / 8  # bytes a second of the source relay, the only relay running
+        assert sample["prebuffer_bytes"] <= bitrate * (2 + GOP_S) * 1.5 + 64_000, sample
+    cam.update(prebuffer_s=0)  # no prebuffer, no viewer: the camera's session ends
+    wait_until_sync(lambda: camera.clients() == 0, 15, "the camera's session to end")
+    assert cam.stats()["prebuffer_bytes"] == 0
+
+
+def test_a_clip_whose_camera_stops_keeps_what_was_written(hub, camera_factory, ffmpeg_path, tmp_path):
+    camera = camera_factory(keyint=KEYINT)
+    cam = hub.add(camera.url, label="Door", options={"prebuffer_s": 1})
+    kept(cam, 1)
+    handle = cam.clip(tmp_path / "clip.mp4", before=1, after=30, wait=False)
+    wait_until_sync(lambda: handle.seconds >= 2, 30, "2 s written")
+    camera.stop()
+    result = handle.result(timeout=30)
+    assert not result.complete and result.ended.startswith("the camera"), result.ended
+    assert abs(duration(check_mp4(ffmpeg_path, result.path)) - result.seconds) <= 1 / FPS
+
+
+def test_clips_need_the_in_process_hub_for_now(tmp_path):
+    hub = rn.Hub(RestTransport("http://127.0.0.1:9/"))  # nothing is asked of the server
+    cam = rn.Stream("0123456789ab", "Door", "rtsp://127.0.0.1/cam", "idle", 0, None, hub=hub)
+    with pytest.raises(rn.UnsupportedError, match=r"^clip\(\) needs the in-process hub for now"):
+        cam.clip(tmp_path / "clip.mp4", before=1)

@@ -327,16 +327,44 @@ def test_label_is_valid_or_refused(text: str) -> None:
     label.encode()  # storable as UTF-8
 
 
+@pytest.mark.parametrize("seconds", [0, 0.5, 30, 120])
+def test_prebuffer_s_is_kept_and_applies_to_every_source(seconds: float, store: StreamStore) -> None:
+    assert validate_options({"prebuffer_s": seconds})["prebuffer_s"] == seconds
+    demo = store.add("demo://testsrc2", options={"prebuffer_s": seconds})
+    assert demo.options == {"keep_alive": False, "prebuffer_s": seconds}
+    assert store.get(demo.id).options["prebuffer_s"] == seconds
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         (["tcp"], "options must be an object of option names to values, got list"),
-        ({"fps": 5}, "unknown option 'fps'; known options are: keep_alive, transport"),
-        ({1: True}, "unknown option 1; known options are: keep_alive, transport"),
+        ({"fps": 5}, "unknown option 'fps'; known options are: keep_alive, prebuffer_s, transport"),
+        ({1: True}, "unknown option 1; known options are: keep_alive, prebuffer_s, transport"),
         ({"transport": "http"}, "option 'transport' must be one of 'auto', 'tcp', 'udp', got 'http'"),
         ({"transport": None}, "option 'transport' must be one of 'auto', 'tcp', 'udp', got None"),
         ({"keep_alive": 1}, "option 'keep_alive' must be true or false, got 1"),
         ({"keep_alive": "yes"}, "option 'keep_alive' must be true or false, got 'yes'"),
+        (
+            {"prebuffer_s": 121},
+            "option 'prebuffer_s' must be a number of seconds from 0 (none) to 120, got 121",
+        ),
+        (
+            {"prebuffer_s": -1},
+            "option 'prebuffer_s' must be a number of seconds from 0 (none) to 120, got -1",
+        ),
+        (
+            {"prebuffer_s": True},
+            "option 'prebuffer_s' must be a number of seconds from 0 (none) to 120, got True",
+        ),
+        (
+            {"prebuffer_s": "30"},
+            "option 'prebuffer_s' must be a number of seconds from 0 (none) to 120, got '30'",
+        ),
+        (
+            {"prebuffer_s": float("nan")},
+            "option 'prebuffer_s' must be a number of seconds from 0 (none) to 120, got nan",
+        ),
     ],
 )
 def test_option_messages(options: object, message: str, store: StreamStore) -> None:

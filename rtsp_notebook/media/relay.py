@@ -20,6 +20,7 @@ from .._compat import cancel_and_wait
 from .events import EventKind, RelayEvent, RelayState
 from .ffmpeg import Profile
 from .mpegts import Segment
+from .prebuffer import Prebuffer
 from .runner import RelayConfig, SourceRunner, backoff_delay
 from .stats import RelayStats
 from .subscription import CloseReason, Subscription
@@ -59,6 +60,7 @@ class Relay(SourceRunner):
         self.subscriptions: set[Subscription] = set()
         self._idle_handle: asyncio.TimerHandle | None = None
         self._gone_out = self._gone_dropped = self._gone_drops = 0  # totals of subscriptions that left
+        self.prebuffer: Prebuffer | None = None  # a source relay's last seconds, for clips
 
     # -- subscribers ----------------------------------------------------------------------------
     def subscribe(self) -> Subscription:
@@ -185,6 +187,8 @@ class Relay(SourceRunner):
                 self._emit(self._event(EventKind.ENDED))
         for sub in list(self.subscriptions):
             sub.close(reason)
+        if self.prebuffer is not None:
+            self.prebuffer.close()
         task, self._task = self._task, None
         try:
             await cancel_and_wait(task)
@@ -212,11 +216,15 @@ class Relay(SourceRunner):
         psi = self._psi
         for sub in tuple(self.subscriptions):
             sub.offer(segment, psi)
+        if self.prebuffer is not None:
+            self.prebuffer.add(segment, psi)
 
     # -- events and figures ---------------------------------------------------------------------
     def _emit(self, event: RelayEvent) -> None:
         for sub in tuple(self.subscriptions):
             sub.push_event(event)
+        if self.prebuffer is not None:
+            self.prebuffer.event(event)
         super()._emit(event)
 
     def stats(self) -> RelayStats:

@@ -14,6 +14,7 @@ import html
 import io
 import json
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -192,6 +193,53 @@ class Stream:
             transport.ffmpeg_path, check_output_path(path, overwrite),
             transport.chunks(self.id, "full", "h264"), seconds=seconds, overwrite=overwrite,
             name=f"recording {self.id}",
+        )  # fmt: skip
+        return self._run_recording(recorder, wait)
+
+    @overload
+    def clip(
+        self,
+        path: str | os.PathLike[str],
+        before: float = ...,
+        after: float = ...,
+        *,
+        wait: Literal[True] = ...,
+        overwrite: bool = ...,
+    ) -> RecordingResult: ...
+
+    @overload
+    def clip(
+        self,
+        path: str | os.PathLike[str],
+        before: float = ...,
+        after: float = ...,
+        *,
+        wait: Literal[False],
+        overwrite: bool = ...,
+    ) -> Recording: ...
+
+    def clip(
+        self,
+        path: str | os.PathLike[str],
+        before: float = 10.0,
+        after: float = 5.0,
+        *,
+        wait: bool = True,
+        overwrite: bool = False,
+    ) -> RecordingResult | Recording:
+        """Save what just happened: the stream's prebuffer from a keyframe at least ``before`` seconds back
+        (at most one GOP more), then the next ``after`` seconds, as one MP4 with continuous timestamps (the
+        camera's own video, copied). The stream needs the option ``prebuffer_s`` (0-120 s, e.g.
+        ``cam.update(prebuffer_s=30)``); ``before`` beyond what it holds is an ``InvalidInputError`` that says
+        how much it holds (``cam.stats()["prebuffer_s"]``). ``wait``, ``overwrite`` and the result are
+        :meth:`record`'s. In-process hub only for now (``rn.connect(local=True)``)."""
+        if isinstance(after, bool) or not (isinstance(after, (int, float)) and 0 <= after < math.inf):
+            raise InvalidInputError(f"after must be a number of seconds of at least 0, got {after!r}")
+        transport = self._hub().transport
+        target = check_output_path(path, overwrite)
+        recorder = Recorder(
+            transport.ffmpeg_path, target, transport.clip_chunks(self.id, before, after), seconds=None,
+            overwrite=overwrite, name=f"clip {self.id}",
         )  # fmt: skip
         return self._run_recording(recorder, wait)
 

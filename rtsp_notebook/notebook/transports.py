@@ -19,14 +19,17 @@ from ..api.service import STREAM_SOCKET, ProbeFailedError, StreamService, checke
 from ..api.viewer import error_message, event_message
 from ..errors import (
     ExtensionMissingError,
+    InvalidInputError,
     RtspNotebookError,
     ServerError,
     ServerPermissionError,
     ServerUnavailableError,
     StreamNotFoundError,
+    UnsupportedError,
     error_for_code,
 )
 from ..media.subscription import CloseReason, SubscriptionClosed
+from ..store import StreamRecord
 from .runtime import LoopThread, local_service, loop_thread
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
@@ -60,6 +63,18 @@ class Transport(Protocol):
         """The stream's MPEG-TS bytes and its messages (DESIGN §4, as dicts) in order, for
         ``frames()``; an error that prevents the subscription is raised."""
         ...
+
+    def clip_chunks(
+        self, stream_id: str, before: float, after: float
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+        """A clip's chunks (the stream's prebuffer: :meth:`~rtsp_notebook.media.prebuffer.Prebuffer.feed`);
+        raises now when ``before`` seconds are not kept."""
+        ...
+
+
+async def _failing(error: RtspNotebookError) -> AsyncIterator[bytes | dict[str, Any]]:
+    raise error
+    yield b""  # an async generator  # pragma: no cover
 
 
 def _api_error(body: bytes) -> tuple[str, str] | None:
@@ -159,6 +174,15 @@ class RestTransport:
     def kernel_service(self) -> Callable[[], StreamService] | None:
         return None  # the page reaches the server extension itself; its fallback serves the default
 
+    def clip_chunks(
+        self, stream_id: str, before: float, after: float
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+        raise UnsupportedError(
+            "clip() needs the in-process hub for now (rn.connect(local=True), whose engine keeps the "
+            "prebuffer): the Jupyter server has no clips endpoint yet (POST rtsp/api/streams/{id}/clips). "
+            "record() works with this hub"
+        )
+
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         query = {"width": width, "refresh": "true" if refresh else None}
         return self._request("GET", ROUTE[Op.THUMBNAIL].url(checked_id(stream_id), query))
@@ -236,6 +260,39 @@ class LocalTransport:
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
         return thumb.jpeg
+
+    def clip_chunks(
+        self, stream_id: str, before: float, after: float
+    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
+        engine, sid = self.service.engine, checked_id(stream_id)
+
+        def missing(record: StreamRecord) -> RtspNotebookError:
+            if not float(record.options.get("prebuffer_s") or 0):
+                return InvalidInputError(
+                    f"stream {record.label!r} keeps no prebuffer: set its prebuffer_s option (e.g. "
+                    "cam.update(prebuffer_s=30)), then a clip can start up to that many seconds back"
+                )
+            return InvalidInputError(
+                f"stream {record.label!r} has no prebuffer running: its relay could not start (see "
+                "cam.stats()), or its camera's video cannot be kept (MJPEG is transcoded, not copied)"
+            )
+
+        async def check() -> None:
+            record = await engine.store.get(sid)
+            ring = engine.prebuffer(sid)
+            if ring is None:
+                raise missing(record)
+            ring.check(before)
+
+        self.thread.run(check())
+
+        def chunks() -> AsyncIterator[bytes | dict[str, Any]]:
+            ring = engine.prebuffer(sid)  # on the loop, as the recording starts: its feed's first step
+            if ring is None:
+                return _failing(InvalidInputError("the stream's prebuffer stopped before the clip began"))
+            return ring.feed(before, after)
+
+        return chunks
 
     def chunks(
         self, stream_id: str, profile: str, codec: str = "mpeg1"

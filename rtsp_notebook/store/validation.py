@@ -16,8 +16,8 @@ from ..errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "STREAM_ID_RE", "applicable_options",
-    "is_stream_id", "label_key", "validate_label", "validate_options",
+    "DEFAULT_OPTIONS", "MAX_LABEL_LENGTH", "MAX_OPTIONS_BYTES", "MAX_PREBUFFER_S", "STREAM_ID_RE",
+    "applicable_options", "is_stream_id", "label_key", "validate_label", "validate_options",
 ]  # fmt: skip
 
 # The shape of the ids the store makes: the one pattern every route, socket and call checks ids against
@@ -51,8 +51,22 @@ class _Option:
     kinds: frozenset[str] = _EVERY_KIND  # the source schemes it applies to
 
 
+# seconds of the camera's own video a stream keeps for clips (``cam.clip``); 0: none. A prebuffer keeps the
+# stream's source relay (and the camera's session) running, like keep_alive.
+MAX_PREBUFFER_S: Final = 120
+
+
+def _is_prebuffer(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_PREBUFFER_S  # NaN fails both comparisons
+    )
+
+
 _OPTIONS: Final[Mapping[str, _Option]] = {
     "keep_alive": _Option("true or false", lambda v: isinstance(v, bool)),
+    "prebuffer_s": _Option(f"a number of seconds from 0 (none) to {MAX_PREBUFFER_S}", _is_prebuffer),
     # how FFmpeg reaches an RTSP camera: a demo:// source (FFmpeg's lavfi) has no transport
     "transport": _Option(
         "one of 'auto', 'tcp', 'udp'",
