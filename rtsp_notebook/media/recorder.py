@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._compat import cancel_and_wait
+from .._compat import timeout as _timeout
 from ..errors import (
     FFmpegExitError,
     InvalidInputError,
@@ -344,7 +345,8 @@ class Recorder:
             while True:
                 timeout = self.stall_timeout if self.started else self.start_timeout
                 try:
-                    item = await asyncio.wait_for(anext(chunks), timeout)
+                    async with _timeout(timeout):  # no task a chunk, as wait_for would make
+                        item = await anext(chunks)
                 except StopAsyncIteration:
                     return self._end("the stream ended")
                 except asyncio.TimeoutError:
