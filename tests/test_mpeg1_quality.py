@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from traitlets import TraitError
 
-from jupyter_server_extension.app import RtspNotebookApp
 from rtsp_notebook.api.viewer import ViewerConnection
 from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.media.ffmpeg import Profile, rate_args, transcode_argv
+from rtsp_notebook.server.app import RtspNotebookApp
 from rtsp_notebook.store import AsyncStore, StreamStore
 
 from .harness.helpers import MemoryChannel, analyze, ffmpeg_info, packets, pid_of, wait_until

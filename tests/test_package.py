@@ -33,7 +33,7 @@ def test_import_loads_neither_tornado_nor_jupyter_server():
 
 def test_public_names_are_pinned():
     assert sorted(rtsp_notebook.__all__) == sorted([
-        "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig",
+        "AmbiguousLabelError", "AuthError", "CameraNotFoundError", "ConflictError", "Engine", "EngineConfig",
         "ExtensionMissingError", "FFmpegExitError", "FFmpegNotFoundError", "Grid", "Hub",
         "InvalidInputError", "InvalidURLError",
         "LimitError", "LocalFallbackWarning", "Profile", "RelayConfig", "RelayState", "RtspNotebookError",
