@@ -58,3 +58,21 @@ async def test_an_mjpeg_camera_is_transcoded_from_the_camera(camera_factory, tmp
             assert engine.relay(record.id, "source") is not None
         finally:
             await tile.close()
+
+
+def test_frames_of_an_mjpeg_camera_come_from_its_transcode(camera_factory, tmp_path):
+    """frames() asks for the camera's own video; an MJPEG camera's copy relay fails once and the reader is
+    moved to the direct path (REROUTED), not stopped by that failure as if the camera had refused it."""
+    import rtsp_notebook as rn
+
+    mjpeg = camera_factory(codec="mjpeg", width=640, height=360)
+    hub = rn.connect(local=True, store=str(tmp_path / "local.db"))
+    try:
+        cam = hub.add(mjpeg.url, label="Old camera")
+        with cam.frames(fps=None, count=3, timeout=20) as reader:
+            shapes = [frame.shape for frame in reader]
+        assert shapes == [(360, 640, 3)] * 3
+        assert "UNSUPPORTED" in set(hub.events()["code"]), "the event log keeps the copy relay's failure"
+    finally:
+        for stream in hub.list():
+            stream.remove()

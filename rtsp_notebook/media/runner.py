@@ -321,6 +321,11 @@ class SourceRunner:
     def _fail(self, error: SourceError) -> None:
         self.last_error = error
         log.warning("%s: %s [%s]", self.name, error.message, error.code)
+        if isinstance(error, NotCarriedError):
+            # not the camera's answer: the owner moves the viewers to relays that transcode the camera
+            # (they see REROUTED, not an error a frames() reader would take for the camera's refusal)
+            SourceRunner._emit(self, self._error_event(error))
+            return
         self._emit(self._error_event(error))
 
     def _error_event(self, error: SourceError) -> RelayEvent:
