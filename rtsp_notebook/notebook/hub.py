@@ -33,13 +33,14 @@ from ..errors import (
 )
 from ..media.recorder import Recorder, Recording, RecordingResult, check_output_path
 from ..store import label_key
-from .framereader import FrameReader
+from .framereader import FrameReader, FrameSets
 from .transports import LocalTransport, RestTransport, Transport
 
 if TYPE_CHECKING:
     import pandas as pd
     from PIL.Image import Image
 
+    from .timelapse import Timelapse, TimelapseResult
     from .widget import Grid
 
 __all__ = ["Hub", "LocalFallbackWarning", "ServerUnavailableError", "Stream", "connect"]
@@ -125,6 +126,7 @@ class Stream:
         count: int | None = None,
         *,
         timeout: float = 15.0,
+        timestamps: bool = False,
     ) -> FrameReader:
         """Pictures as numpy ``uint8`` arrays of shape (H, W, 3): ``fps`` per second (None: every
         picture), scaled to ``width`` (None: the source size), ``count`` of them (None: no end).
@@ -138,14 +140,79 @@ class Stream:
         ``next()`` raises the camera's own error as soon as the relay knows it is not a passing one
         (``AuthError``, ``CameraNotFoundError``, ``UnsupportedError``); while the relay reconnects
         (a camera that restarts) it waits, and after ``timeout`` s without a picture it raises the
-        relay's last error (else ``SourceTimeoutError``)."""
+        relay's last error (else ``SourceTimeoutError``).
+
+        ``timestamps=True``: each item is ``(datetime, array)``, the picture's capture time in UTC (the
+        wall clock when the relay's data of the picture was decoded in this process: late by the camera's
+        own latency, a few ms of decode; see :mod:`rtsp_notebook.notebook.framereader`)."""
         hub = self._hub()
         profile = "grid" if width is not None and width <= 640 else "full"
         transport = hub.transport
         return FrameReader(
             transport.thread, transport.chunks(self.id, profile, "h264"), transport.ffmpeg_path,
-            fps=fps, width=width, count=count, timeout=timeout,
+            fps=fps, width=width, count=count, timeout=timeout, timestamps=timestamps,
         )  # fmt: skip
+
+    @overload
+    def timelapse(
+        self,
+        path: str | os.PathLike[str],
+        every: float = ...,
+        duration: float = ...,
+        *,
+        width: int | None = ...,
+        playback_fps: float = ...,
+        progress: bool = ...,
+        overwrite: bool = ...,
+        wait: Literal[True] = ...,
+    ) -> TimelapseResult: ...
+
+    @overload
+    def timelapse(
+        self,
+        path: str | os.PathLike[str],
+        every: float = ...,
+        duration: float = ...,
+        *,
+        width: int | None = ...,
+        playback_fps: float = ...,
+        progress: bool = ...,
+        overwrite: bool = ...,
+        wait: Literal[False],
+    ) -> Timelapse: ...
+
+    def timelapse(
+        self,
+        path: str | os.PathLike[str],
+        every: float = 10.0,
+        duration: float = 3600.0,
+        *,
+        width: int | None = None,
+        playback_fps: float = 10.0,
+        progress: bool = True,
+        overwrite: bool = False,
+        wait: bool = True,
+    ) -> TimelapseResult | Timelapse:
+        """One picture every ``every`` seconds for ``duration`` seconds (``ceil(duration / every)``
+        pictures, the first at once), into an MP4 (``path`` ending ``.mp4``: H.264 at ``playback_fps``
+        pictures per second) or a folder of JPEGs (any other ``path``: ``<path>/<label>-00001.jpg``, …,
+        the folder made if need be). A progress bar (``tqdm.auto``: a widget in notebooks) unless
+        ``progress=False``. Returns a :class:`~rtsp_notebook.notebook.timelapse.TimelapseResult`
+        (``path``, ``pictures``, ``seconds``, ``complete``); ``wait=False`` returns a
+        :class:`~rtsp_notebook.notebook.timelapse.Timelapse` at once (``pictures``, ``done``, ``stop()``,
+        ``result()``). Interrupting the cell (KeyboardInterrupt) or ``stop()`` ends it cleanly and keeps
+        the pictures taken. An existing file, or a folder with files in it, is refused unless
+        ``overwrite=True``. The pictures come from :meth:`frames` (one decoder for the whole run)."""
+        from .timelapse import Timelapse
+
+        lapse = Timelapse(
+            self, path, every=every, duration=duration, width=width, playback_fps=playback_fps,
+            progress=progress, overwrite=overwrite,
+        )  # fmt: skip
+        if not wait:
+            lapse.start()
+            return lapse
+        return lapse.run()
 
     @overload
     def record(
@@ -325,6 +392,37 @@ class Hub:
         raise StreamNotFoundError(f"no stream with the id or label {key!r}")
 
     __getitem__ = stream
+
+    # -- pictures ----------------------------------------------------------------------------------
+    def frames(
+        self,
+        streams: Any,
+        fps: float = 2,
+        width: int | None = None,
+        count: int | None = None,
+        *,
+        timeout: float = 15.0,
+        timestamps: bool = False,
+    ) -> FrameSets:
+        """The newest picture of each camera together, for batch inference: an iterator of dicts
+        ``{label: array}`` (``{label: (datetime, array)}`` with ``timestamps=True``), at most ``fps`` sets
+        a second, ``count`` of them (None: no end). ``streams``: Streams, ids or labels. A context
+        manager that closes every camera's reader. Every set has a new picture of every camera: a slow
+        camera holds the sets back (up to ``timeout`` s, then its error); a camera that fails raises its
+        error (``FrameSets.failed`` names it) and closes all. ``width``, ``timeout``: as
+        :meth:`Stream.frames`."""
+        if isinstance(streams, (str, Stream)):
+            streams = [streams]
+        chosen = [s if isinstance(s, Stream) else self.stream(s) for s in streams]
+        if not chosen:
+            raise InvalidInputError("hub.frames needs at least one stream (a Stream, an id or a label)")
+        labels = [s.label for s in chosen]
+        if len({label_key(x) for x in labels}) != len(labels):
+            raise InvalidInputError(f"hub.frames got a stream twice (or two with one label): {labels!r}")
+        readers = {
+            s.label: s.frames(fps=fps, width=width, timeout=timeout, timestamps=timestamps) for s in chosen
+        }
+        return FrameSets(readers, count=count)
 
     # -- tables ------------------------------------------------------------------------------------
     def streams(self) -> pd.DataFrame:
