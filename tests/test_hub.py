@@ -286,6 +286,18 @@ def test_tables_have_explicit_dtypes(hub, camera):
     assert {"state", "video_start"} <= set(events.loc[events["stream_id"] == cam.id, "kind"])
 
 
+def test_stats_table_has_the_prebuffer_columns(hub, camera_factory):
+    """``hub.stats()`` shows what ``cam.stats()`` reports of the prebuffer: seconds kept (float) and bytes
+    held (int), 0 for a stream without one."""
+    kept = hub.add(camera_factory().url, label="Kept", options={"prebuffer_s": 2})
+    hub.add(camera_factory().url, label="Plain")
+    wait_until_sync(lambda: kept.stats()["prebuffer_bytes"] > 0, 20, "the prebuffer holding video")
+    stats = hub.stats().set_index("label")
+    assert stats["prebuffer_s"].dtype == np.float64 and stats["prebuffer_bytes"].dtype == np.int64
+    assert stats.loc["Kept", "prebuffer_bytes"] > 0 and stats.loc["Kept", "prebuffer_s"] > 0
+    assert (stats.loc["Plain", "prebuffer_s"], stats.loc["Plain", "prebuffer_bytes"]) == (0.0, 0)
+
+
 def test_no_password_in_reprs_or_tables(hub, camera):
     secret_url = camera.url_with("admin", PASSWORD)
     cam = hub.add(secret_url, label="Secret", sub_url=secret_url + "?s=1")

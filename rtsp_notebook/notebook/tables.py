@@ -24,7 +24,7 @@ STATS_COLUMNS = {
     "stream_id": "string", "label": "string", "state": "state", "viewers": "int64", "uptime_s": "float64",
     "restarts": "int64", "fps": "float64", "kbps": "float64", "bytes_out": "int64",
     "dropped_bytes": "int64", "last_frame_age_s": "float64", "last_error": "string",
-    "last_error_code": "string",
+    "last_error_code": "string", "prebuffer_s": "float64", "prebuffer_bytes": "int64",
 }  # fmt: skip
 EVENT_COLUMNS = {
     "time": "epoch", "stream_id": "string", "profile": "string", "kind": "kind", "state": "state",
@@ -66,7 +66,13 @@ def streams_frame(streams: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def stats_frame(stats: list[dict[str, Any]]) -> pd.DataFrame:
-    return _frame(stats, STATS_COLUMNS)
+    """One row per stream; ``prebuffer_s`` (seconds kept for clips) and ``prebuffer_bytes`` are 0 for a
+    stream without a prebuffer (or from a server that does not report them)."""
+    rows = [
+        {**s, "prebuffer_s": s.get("prebuffer_s") or 0.0, "prebuffer_bytes": s.get("prebuffer_bytes") or 0}
+        for s in stats
+    ]
+    return _frame(rows, STATS_COLUMNS)
 
 
 def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
