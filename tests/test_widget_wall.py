@@ -222,7 +222,8 @@ def test_the_expanded_view_has_a_coloured_badge_figures_pause_and_snapshot(open_
     assert saved.suggested_filename.startswith("Cam-") and saved.suggested_filename.endswith(".jpg")
     with Image.open(saved.path()) as image:
         assert image.format == "JPEG" and image.width >= 320, image.size
-    wait_until_sync(lambda: "Saved Cam-" in (dialog.locator(".rn-notice").text_content() or ""), 5, "notice")
+    notice = dialog.locator("footer > .rn-notice")  # the snapshot's (the clips have their own)
+    wait_until_sync(lambda: "Saved Cam-" in (notice.text_content() or ""), 5, "notice")
     nb.shot("expanded-snapshot")
     kept = nb.execute(
         "s = grid.last_snapshot\n"

@@ -6,6 +6,7 @@
 // from the camera's one source relay, so it shows the same moment as the tile. The tile pauses its own
 // stream while it is open and resumes when it closes (see Tile.expand).
 
+import { ClipControls } from './clips.js';
 import { button, h } from './dom.js';
 import { Figures } from './figures.js';
 import { icon } from './icons.js';
@@ -29,6 +30,7 @@ import { StreamPlayer } from './stream-player.js';
  * @property {HTMLElement} root  where the dialog goes
  * @property {PathMemory} paths  the grid's remembered fallbacks to MPEG-1
  * @property {(blob: Blob, info: SnapshotInfo) => void} [snapshot]  a snapshot was taken (to the kernel)
+ * @property {number} [clipSeconds]  how long the Record button records (default 10)
  */
 
 /**
@@ -69,6 +71,7 @@ export class ExpandedView {
     this.snapshotButton.title = `Snapshot of ${stream.label}: download the picture shown as a JPEG`;
     this.closeButton = h('button', { type: 'button', class: 'rn-button', text: 'Close', 'aria-label': 'Close' });
     this.notice = h('span', { class: 'rn-notice', role: 'status' }); // "Saved Door-….jpg", or why not
+    this.clips = new ClipControls(host.api, stream, host.clipSeconds ?? 10, signal);
     const title = h('span', { class: 'rn-label', text: stream.label });
     this.dialog = h('dialog', { class: 'rn-dialog rn-expanded', 'aria-label': `${stream.label}, expanded` }, [
       h('header', { class: 'rn-tile-head' }, [
@@ -77,7 +80,7 @@ export class ExpandedView {
         h('div', { class: 'rn-controls' }, [this.pauseButton, this.snapshotButton, this.closeButton]),
       ]),
       h('div', { class: 'rn-screen' }, [this.canvas]),
-      h('footer', { class: 'rn-tile-foot' }, [this.figures.el, this.notice]),
+      h('footer', { class: 'rn-tile-foot' }, [this.figures.el, this.notice, this.clips.el]),
     ]);
     this.setPhase(Phase.CONNECTING);
     const setup = {

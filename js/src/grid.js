@@ -26,6 +26,7 @@ import { Wall } from './wall.js';
  * @property {string[]} [order]       the user's order of the tiles (drag and drop, Alt+arrows), when
  *   `streams` is empty; streams not in it follow in the server's order
  * @property {string | null} [focus]  the stream shown large (first, two columns by two rows)
+ * @property {number} [clipSeconds]    how long the Record buttons record
  * @property {number} refreshSeconds   how often the stream list is re-read
  */
 
@@ -251,6 +252,7 @@ export class Grid {
         webgl: () => this.useWebgl(),
         paths: this.paths,
         snapshot: this.hooks.snapshot,
+        clipSeconds: this.options.clipSeconds,
         focus: (id) => this.layout.setFocus(this.options.focus === id ? null : id),
         move: (id, step) => this.layout.move(id, step),
         removed: (id) => {

@@ -17,7 +17,7 @@ import { KernelApi } from './kernel.js';
  * @property {(content: object, callbacks?: unknown, buffers?: ArrayBuffer[]) => void} send  a custom message
  */
 
-const OPTIONS = ['columns', 'streams', 'renderer', 'show_form', 'fullscreen', 'order', 'focus']; // the synced traits read here
+const OPTIONS = ['columns', 'streams', 'renderer', 'show_form', 'fullscreen', 'order', 'focus', 'clip_seconds']; // the synced traits read here
 
 /** @param {Model} model */
 function options(model) {
@@ -33,6 +33,7 @@ function options(model) {
     fullscreen: model.get('fullscreen') === true,
     order: /** @type {string[]} */ (model.get('order') || []),
     focus: /** @type {string | null} */ (model.get('focus') || null),
+    clipSeconds: Number(model.get('clip_seconds')) || 10,
     refreshSeconds: 5,
   };
 }

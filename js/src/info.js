@@ -3,6 +3,7 @@
 // skipped to catch up, and the stream's recent events (reconnects with their reasons), newest first. It
 // reads `streams/{id}/stats` and `events` (the same calls over the kernel's comm) while it is open.
 
+import { ClipControls } from './clips.js';
 import { h } from './dom.js';
 
 const REFRESH_MS = 2000;
@@ -57,14 +58,16 @@ export function eventText(event) {
 export class InfoPanel {
   /**
    * @param {Backend} api
-   * @param {string} streamId
+   * @param {import('./server.js').Stream} stream
    * @param {() => {dropped: number, path: string, size: string}} page  what the tile knows: pictures it
    *   skipped, its path tag, the picture's size
+   * @param {number} clipSeconds  how long its Record button records
    * @param {AbortSignal} signal  the tile's
    */
-  constructor(api, streamId, page, signal) {
+  constructor(api, stream, page, clipSeconds, signal) {
     this.api = api;
-    this.streamId = streamId;
+    this.streamId = stream.id;
+    this.clips = new ClipControls(api, stream, clipSeconds, signal);
     this.page = page;
     this.signal = signal;
     /** @type {ReturnType<typeof setInterval> | undefined} */
@@ -75,6 +78,7 @@ export class InfoPanel {
       this.figures,
       h('h4', { text: 'Recent events' }),
       this.events,
+      this.clips.el,
     ]);
     signal.addEventListener('abort', () => clearInterval(this.timer), { once: true });
   }

@@ -56,6 +56,8 @@
  *   the stream's socket in a profile; `codec` (default 'mpeg1') picks the wire codec: 'h264' is the camera's
  *   own video (H.264, or HEVC for an H.265 camera: its `video_start` says which; a server older than the
  *   parameter sends MPEG-1 whatever it asks)
+ * @property {(path: string, signal?: AbortSignal) => Promise<Blob>} [download]  a file the API serves
+ *   (a clip's MP4), fetched with the page's credentials; absent over the kernel's comm (JSON only)
  */
 
 /** An error answer of the API: `{"error": {"code", "message"}}` with its HTTP status. */
@@ -147,6 +149,20 @@ export class Api {
       throw new ApiError(response.status, code, message);
     }
     return data;
+  }
+
+  /**
+   * @param {string} path  relative to `{baseUrl}rtsp/api/`
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<Blob>}
+   */
+  async download(path, signal) {
+    /** @type {Record<string, string>} */
+    const headers = {};
+    if (this.server.token) headers.Authorization = `token ${this.server.token}`;
+    const response = await fetch(new URL(path, this.root), { headers, credentials: 'same-origin', signal });
+    if (!response.ok) throw new ApiError(response.status, `HTTP_${response.status}`, `the download answered ${response.status}`);
+    return response.blob();
   }
 
   /**

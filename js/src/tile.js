@@ -32,6 +32,7 @@ import { StreamPlayer } from './stream-player.js';
  * @property {import('./codec.js').PathMemory} paths  the grid's remembered fallbacks to MPEG-1
  * @property {(id: string) => void} removed    the stream was removed from this tile
  * @property {(id: string) => void} [focus]   make this tile the large one (again: no large one)
+ * @property {number} [clipSeconds]  how long a Record button records
  * @property {(id: string, step: number) => void} [move]  move this tile `step` places in the order
  * @property {(blob: Blob, info: import('./expanded.js').SnapshotInfo) => void} [snapshot]
  *   a snapshot was taken in the expanded view (the grid hands it to the kernel)
@@ -96,7 +97,7 @@ export class Tile {
     this.infoButton = button('Info', 'info', () => this.toggleInfo(), signal);
     this.focusButton.classList.add('rn-small');
     this.infoButton.classList.add('rn-small');
-    this.info = new InfoPanel(host.api, stream.id, () => this.pageFacts(), signal);
+    this.info = new InfoPanel(host.api, stream, () => this.pageFacts(), host.clipSeconds ?? 10, signal);
     this.el = h('article', { class: 'rn-tile', tabindex: 0, 'data-stream-id': stream.id }, [
       h('header', { class: 'rn-tile-head', draggable: 'true' }, [
         this.labelEl,
@@ -125,6 +126,7 @@ export class Tile {
   /** @param {Stream} stream  new figures from the API (label, masked URL, state) */
   update(stream) {
     this.stream = stream;
+    this.info?.clips.update(stream);
     this.labelEl.textContent = stream.label;
     this.labelEl.title = stream.label;
     this.el.setAttribute('aria-label', `Camera ${stream.label}`);

@@ -34,6 +34,7 @@ __all__ = ["MAX_COLUMNS", "Grid"]
 
 MAX_COLUMNS = 12
 RENDERERS = ("auto", "canvas2d", "webgl")
+MAX_CLIP_SECONDS = 600  # the server's bound on a clip's length
 MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a 4K JPEG is a few MB
 SNAPSHOT_FACTS = ("stream_id", "label", "captured_at")
 
@@ -63,6 +64,10 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     in ``order``); a tile's Focus button sets ``focus``. ``hub.grid()`` starts from the last layout of
     the hub's previous grid, so a re-run cell keeps it.
 
+    ``clip_seconds``: how long the Record buttons of the expanded view and the info panel record (1-600);
+    their "Save last N s" saves the stream's whole prebuffer (``prebuffer_s``). The server writes the MP4
+    (to its ``clips_dir``) and the page downloads it.
+
     ``last_snapshot``: the picture of the newest snapshot taken with an expanded view's snapshot button
     (a PIL image, as shown on the page; ``.info`` holds its ``stream_id``, ``label`` and ``captured_at``),
     or None before the first.
@@ -80,6 +85,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
     fullscreen = traitlets.Bool(False).tag(sync=True)
     order = traitlets.List(traitlets.Unicode()).tag(sync=True)
     focus = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    clip_seconds = traitlets.Int(10).tag(sync=True)
     connection = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
@@ -92,6 +98,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         fullscreen: bool = False,
         order: Iterable[Any] = (),
         focus: Any = None,
+        clip_seconds: int = 10,
         hub: _HasTransport | None = None,
         service: Callable[[], StreamService] | None = None,
         **kwargs: Any,
@@ -104,6 +111,7 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
             fullscreen=fullscreen,
             order=[_stream_id(s, "order") for s in order],
             focus=None if focus is None else _stream_id(focus, "focus"),
+            clip_seconds=clip_seconds,
             **kwargs,
         )
         if service is None and hub is not None:
@@ -162,6 +170,13 @@ class Grid(anywidget.AnyWidget):  # type: ignore[misc, unused-ignore]
         value = proposal["value"]
         if value not in RENDERERS:
             raise traitlets.TraitError(f"renderer must be one of {', '.join(RENDERERS)}; got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    @traitlets.validate("clip_seconds")
+    def _check_clip_seconds(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        if not 1 <= value <= MAX_CLIP_SECONDS:
+            raise traitlets.TraitError(f"clip_seconds must be from 1 to {MAX_CLIP_SECONDS}; got {value}")
         return value  # type: ignore[no-any-return]
 
     @traitlets.validate("order")
