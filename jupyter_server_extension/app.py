@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import atexit
 import logging
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, TraitError, Unicode, validate
 
 from rtsp_notebook._version import __version__
+from rtsp_notebook.api.clips import Clips
 from rtsp_notebook.api.service import StreamService
 from rtsp_notebook.engine import Engine, EngineConfig
 from rtsp_notebook.media.ffmpeg import PROFILES, Profile, check_kbps, find_ffmpeg
@@ -86,6 +88,12 @@ class RtspNotebookApp(ExtensionApp):
     subscriber_budget = Integer(
         2 << 20, config=True, help="Bytes a viewer may have queued; beyond it, it drops to the next I-frame."
     )
+    clips_dir = Unicode(
+        "",
+        config=True,
+        help="Folder where the clips of POST rtsp/api/streams/{id}/clips are written (it must exist; "
+        "file names are made from the stream's label and the time). Empty: the server's root_dir.",
+    )
     thumbnail_ttl = Float(10.0, config=True, help="Seconds a thumbnail is served from the cache.")
     max_thumbnail_grabs = Integer(2, config=True, help="One-shot FFmpeg thumbnail grabs running at once.")
 
@@ -121,7 +129,11 @@ class RtspNotebookApp(ExtensionApp):
         self.thumbnails = ThumbnailService(
             self.engine, ttl=self.thumbnail_ttl, max_grabs=self.max_thumbnail_grabs
         )
-        service = StreamService(self.engine, self.thumbnails)
+        clips_dir = Path(self.clips_dir or self.serverapp.root_dir).expanduser()
+        if not clips_dir.is_dir():
+            self.log.warning("rtsp-notebook: the clips folder %s does not exist: clips will fail", clips_dir)
+        self.clips = Clips(self.engine, clips_dir)
+        service = StreamService(self.engine, self.thumbnails, self.clips)
         self.settings[SETTINGS_KEY] = {
             "engine": self.engine,
             "thumbnails": self.thumbnails,
@@ -133,6 +145,7 @@ class RtspNotebookApp(ExtensionApp):
         self._metrics = metrics.register(self.engine)
         self._route_core_logs()
         self.log.info("rtsp-notebook: FFmpeg %s at %s; store %s", ffmpeg.version, ffmpeg.path, store.path)
+        self.log.info("rtsp-notebook: clips are written into %s", clips_dir)
 
     def _route_core_logs(self) -> None:
         """The core logs under ``rtsp_notebook.*``; in the server its records (warnings and up, unless the
@@ -164,6 +177,7 @@ class RtspNotebookApp(ExtensionApp):
         relays = len(self.engine.relays)
         try:
             metrics.unregister(self._metrics)
+            await self.clips.close()  # running clips end with what they wrote
             await self.thumbnails.close()
         finally:
             await self.engine.close()  # every relay and FFmpeg, then the store, even after an error above

@@ -13,15 +13,18 @@ ERROR.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from tornado import web
+from tornado import iostream, web
 
+from rtsp_notebook.api.clips import ClipFile
 from rtsp_notebook.api.routes import (
     API_PREFIX,
     MAX_BODY,
@@ -116,11 +119,11 @@ class ApiHandler(RtspHandler):
         except ValueError:
             raise Refused(400, "BAD_REQUEST", "the request body is not valid JSON") from None
 
-    async def _serve(self, stream_id: str = "") -> None:
+    async def _serve(self, stream_id: str = "", clip_id: str = "") -> None:
         try:
-            found = resolve(self.request.method or "", self.request.path, self.methods, stream_id)
+            found = resolve(self.request.method or "", self.request.path, self.methods, stream_id, clip_id)
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            call = Call(stream_id, query, self._body(), binary=True)
+            call = Call(stream_id, query, self._body(), binary=True, clip_id=clip_id)
         except Refused as exc:
             status, body = refusal(exc)
         else:
@@ -134,8 +137,31 @@ class ApiHandler(RtspHandler):
                     self.set_header("Retry-After", str(retry))
         if isinstance(body, Thumbnail):
             self._write_jpeg(body)
+        elif isinstance(body, ClipFile):
+            await self._write_clip(body)
         else:
             self.write_json(body, status)
+
+    async def _write_clip(self, clip: ClipFile) -> None:
+        """The clip's MP4 as a download, 1 MiB at a time from a thread (the loop never waits for the disk)."""
+        try:
+            handle = await asyncio.to_thread(open, clip.path, "rb")
+        except OSError:
+            message = f"the clip's file {clip.name} is no longer in the clips folder"
+            self.write_json({"error": {"code": "NOT_FOUND", "message": message}}, 404)
+            return
+        try:
+            self.set_header("Content-Type", "video/mp4")
+            self.set_header("Content-Disposition", f'attachment; filename="{clip.name}"')
+            self.set_header("Content-Length", str(os.fstat(handle.fileno()).st_size))
+            while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()  # waits while the client is slow to read
+        except iostream.StreamClosedError:
+            return  # the client went away
+        finally:
+            await asyncio.to_thread(handle.close)
+        self.finish()
 
     def _write_jpeg(self, thumb: Thumbnail) -> None:
         self.set_header("ETag", thumb.etag)
@@ -149,28 +175,28 @@ class ApiHandler(RtspHandler):
 
     @web.authenticated
     @authorized
-    async def get(self, stream_id: str = "") -> None:
-        await self._serve(stream_id)
+    async def get(self, stream_id: str = "", clip_id: str = "") -> None:
+        await self._serve(stream_id, clip_id)
 
     @web.authenticated
     @authorized
-    async def post(self, stream_id: str = "") -> None:
-        await self._serve(stream_id)
+    async def post(self, stream_id: str = "", clip_id: str = "") -> None:
+        await self._serve(stream_id, clip_id)
 
     @web.authenticated
     @authorized
-    async def patch(self, stream_id: str = "") -> None:
-        await self._serve(stream_id)
+    async def patch(self, stream_id: str = "", clip_id: str = "") -> None:
+        await self._serve(stream_id, clip_id)
 
     @web.authenticated
     @authorized
-    async def put(self, stream_id: str = "") -> None:
-        await self._serve(stream_id)
+    async def put(self, stream_id: str = "", clip_id: str = "") -> None:
+        await self._serve(stream_id, clip_id)
 
     @web.authenticated
     @authorized
-    async def delete(self, stream_id: str = "") -> None:
-        await self._serve(stream_id)
+    async def delete(self, stream_id: str = "", clip_id: str = "") -> None:
+        await self._serve(stream_id, clip_id)
 
 
 ROUTES: list[tuple[Any, ...]] = [

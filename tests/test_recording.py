@@ -305,8 +305,10 @@ def test_a_clip_whose_camera_stops_keeps_what_was_written(hub, camera_factory, f
     assert abs(duration(check_mp4(ffmpeg_path, result.path)) - result.seconds) <= 1 / FPS
 
 
-def test_clips_need_the_in_process_hub_for_now(tmp_path):
-    hub = rn.Hub(RestTransport("http://127.0.0.1:9/"))  # nothing is asked of the server
+def test_a_clip_through_an_unreachable_server_says_so_and_leaves_no_file(tmp_path):
+    # the REST hub's clip is the server's job (tests/test_clips_api.py); no server answers on port 9
+    hub = rn.Hub(RestTransport("http://127.0.0.1:9/"))
     cam = rn.Stream("0123456789ab", "Door", "rtsp://127.0.0.1/cam", "idle", 0, None, hub=hub)
-    with pytest.raises(rn.UnsupportedError, match=r"^clip\(\) needs the in-process hub for now"):
+    with pytest.raises(rn.ServerUnavailableError, match=r"^cannot reach the Jupyter server at http://127"):
         cam.clip(tmp_path / "clip.mp4", before=1)
+    assert not list(tmp_path.iterdir())

@@ -37,11 +37,12 @@ def test_the_rest_handlers_serve_exactly_the_table():
 
 @pytest.mark.parametrize("entry", ROUTES, ids=lambda r: r.op.value)
 def test_client_urls_resolve_to_their_own_route(entry: Route):
-    url = entry.url("ab12", {"width": 320, "probe": None})
+    ident = "0123456789abcdef" if "{clip}" in entry.path else "ab12"  # a clip id has its own shape
+    url = entry.url(ident, {"width": 320, "probe": None})
     assert url.endswith("?width=320") and "probe" not in url
-    found, stream_id = routes._find(entry.methods[0], url)
+    found, path_id = routes._find(entry.methods[0], url)
     assert found is entry
-    assert stream_id == ("ab12" if "{id}" in entry.path else "")
+    assert path_id == (ident if "{" in entry.path else "")
     assert re.fullmatch(entry.pattern, url.split("?")[0] + "/")  # a trailing slash is the same route
 
 
@@ -56,6 +57,8 @@ def test_ids_are_quoted_in_urls():
         ("POST", "streams/ab12", 405, "POST is not allowed on streams/ab12; use GET, PATCH, PUT, DELETE"),
         ("GET", "streams/NOT-AN-ID", 404, "no stream with this id"),
         ("GET", "no/such/route", 404, "no API route 'no/such/route'"),
+        ("GET", "clips/ab12", 404, "no clip with this id"),
+        ("DELETE", "clips/0123456789abcdef", 405, "DELETE is not allowed on clips/0123456789abcdef; use GET"),
     ],
 )
 def test_refusals_come_before_the_service(method, path, status, message):

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import RtspNotebookError, status_for
 from ..store import is_stream_id
+from .clips import is_clip_id
 from .service import STREAM_SOCKET, StreamService
 
 __all__ = [
@@ -61,6 +62,9 @@ class Op(str, enum.Enum):
     CACHE_CLEAR = "cache_clear"
     STATS = "stats"
     EVENTS = "events"
+    ADD_CLIP = "add_clip"
+    GET_CLIP = "get_clip"
+    CLIP_FILE = "clip_file"
 
 
 class Refused(Exception):
@@ -79,6 +83,7 @@ class Call:
     query: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
     binary: bool = False  # the transport can answer bytes (HTTP), not only JSON (the comm)
+    clip_id: str = ""
 
     def flag(self, name: str) -> bool:
         return self.query.get(name, "").lower() in ("1", "true", "yes")
@@ -92,7 +97,8 @@ class Call:
         return body
 
 
-Answer = tuple[int, Any]  # status, and a JSON value (or a Thumbnail, for a transport that sends bytes)
+# status, and a JSON value (or a Thumbnail or a ClipFile, for a transport that sends bytes)
+Answer = tuple[int, Any]
 _Handler = Callable[[StreamService, Call], Coroutine[Any, Any, Answer]]
 
 
@@ -157,10 +163,29 @@ async def _events(service: StreamService, call: Call) -> Answer:
     return 200, service.events()
 
 
+async def _add_clip(service: StreamService, call: Call) -> Answer:
+    return 202, await service.add_clip(call.stream_id, call.json_object())
+
+
+async def _get_clip(service: StreamService, call: Call) -> Answer:
+    return 200, await service.get_clip(call.clip_id)
+
+
+async def _clip_file(service: StreamService, call: Call) -> Answer:
+    clip = await service.clip_file(call.clip_id)
+    if not call.binary:
+        raise Refused(
+            400, "BAD_REQUEST",
+            f"over the widget's comm (JSON only) a clip cannot be downloaded: {clip.name} is saved in the "
+            "kernel's working directory; downloads need the Jupyter server's rtsp-notebook extension",
+        )  # fmt: skip
+    return 200, clip
+
+
 @dataclass(frozen=True)
 class Route:
-    """One operation: its method(s), its path under :data:`API_PREFIX` (``{id}``: a stream id) and
-    its handler."""
+    """One operation: its method(s), its path under :data:`API_PREFIX` (``{id}``: a stream id, ``{clip}``: a
+    clip id; one of them at most) and its handler."""
 
     op: Op
     methods: tuple[str, ...]
@@ -169,12 +194,16 @@ class Route:
 
     @property
     def pattern(self) -> str:
-        """The path as a regular expression (the stream id as the group ``stream_id``)."""
-        return re.escape(self.path).replace(r"\{id\}", r"(?P<stream_id>[^/]+)") + "/?"
+        """The path as a regular expression (the stream id as the group ``stream_id``, a clip id as
+        ``clip_id``)."""
+        escaped = re.escape(self.path).replace(r"\{id\}", r"(?P<stream_id>[^/]+)")
+        return escaped.replace(r"\{clip\}", r"(?P<clip_id>[^/]+)") + "/?"
 
-    def url(self, stream_id: str = "", query: Mapping[str, Any] | None = None) -> str:
-        """The path of a call (under :data:`API_PREFIX`), ``None`` values left out of the query."""
-        path = self.path.replace("{id}", urllib.parse.quote(stream_id, safe=""))
+    def url(self, ident: str = "", query: Mapping[str, Any] | None = None) -> str:
+        """The path of a call (under :data:`API_PREFIX`) with its stream or clip id, ``None`` values left
+        out of the query."""
+        quoted = urllib.parse.quote(ident, safe="")
+        path = self.path.replace("{id}", quoted).replace("{clip}", quoted)
         pairs = {k: v for k, v in (query or {}).items() if v is not None}
         return path + (f"?{urllib.parse.urlencode(pairs)}" if pairs else "")
 
@@ -193,6 +222,9 @@ ROUTES: tuple[Route, ...] = (
     Route(Op.CACHE_CLEAR, ("POST",), "thumbnails/cache/clear", _cache_clear),
     Route(Op.STATS, ("GET",), "stats", _stats),
     Route(Op.EVENTS, ("GET",), "events", _events),
+    Route(Op.ADD_CLIP, ("POST",), "streams/{id}/clips", _add_clip),
+    Route(Op.GET_CLIP, ("GET",), "clips/{clip}", _get_clip),
+    Route(Op.CLIP_FILE, ("GET",), "clips/{clip}/file", _clip_file),
 )
 ROUTE: Mapping[Op, Route] = {r.op: r for r in ROUTES}
 
@@ -208,25 +240,32 @@ def paths() -> dict[str, dict[str, Route]]:
 _PATHS = [(re.compile(pattern), methods) for pattern, methods in paths().items()]
 
 
-def resolve(method: str, route_path: str, methods: Mapping[str, Route], stream_id: str = "") -> Route:
+def resolve(
+    method: str, route_path: str, methods: Mapping[str, Route], stream_id: str = "", clip_id: str = ""
+) -> Route:
     """The route of ``method`` among a path's ``methods``; :class:`Refused` for another method or an id
-    that cannot exist (the store's ids have one shape)."""
+    that cannot exist (the store's ids, and clips', have one shape)."""
     found = methods.get(method.upper())
     if found is None:
         allowed = ", ".join(methods)
         raise Refused(405, "BAD_REQUEST", f"{method} is not allowed on {route_path}; use {allowed}")
     if "{id}" in found.path and not is_stream_id(stream_id):
         raise Refused(404, "NOT_FOUND", "no stream with this id")
+    if "{clip}" in found.path and not is_clip_id(clip_id):
+        raise Refused(404, "NOT_FOUND", "no clip with this id")
     return found
 
 
 def _find(method: str, path: str) -> tuple[Route, str]:
+    """The route of ``method path`` and the id in its path (a stream's or a clip's; "" without one)."""
     route_path = urllib.parse.urlsplit(path).path.lstrip("/")
     for pattern, methods in _PATHS:
         match = pattern.fullmatch(route_path)
         if match is not None:
-            stream_id = urllib.parse.unquote(match.groupdict().get("stream_id") or "")
-            return resolve(method, route_path, methods, stream_id), stream_id
+            groups = match.groupdict()
+            stream_id = urllib.parse.unquote(groups.get("stream_id") or "")
+            clip_id = urllib.parse.unquote(groups.get("clip_id") or "")
+            return resolve(method, route_path, methods, stream_id, clip_id), stream_id or clip_id
     raise Refused(404, "NOT_FOUND", f"no API route {route_path[:100]!r}")
 
 
@@ -255,9 +294,10 @@ async def route(service: StreamService, method: str, path: str, body: Any = None
     """``(status, JSON body)`` of ``method rtsp/api/<path>`` with the JSON ``body``, as the REST API
     answers it (thumbnails as JSON only). Never raises for a bad request: every failure is an error answer."""
     try:
-        found, stream_id = _find(method, path)
+        found, ident = _find(method, path)
     except Refused as exc:
         return refusal(exc)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query, keep_blank_values=True)
-    call = Call(stream_id, {k: v[-1] for k, v in query.items()}, body)
+    clip_id = ident if "{clip}" in found.path else ""
+    call = Call(ident if not clip_id else "", {k: v[-1] for k, v in query.items()}, body, clip_id=clip_id)
     return await answer(service, found, call)

@@ -8,7 +8,7 @@ Python call) only parse and serialise around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from ..media.probe import probe
 from ..media.sources import parse_source
 from ..store import AsyncStore, StreamRecord, StreamStore, default_store_path, is_stream_id, validate_options
 from ..thumbnails import Thumbnail, ThumbnailService
+from .clips import ClipFile, Clips
 
 __all__ = ["PROBE_TIMEOUT", "STREAM_SOCKET", "ProbeFailedError", "StreamService", "checked_id"]
 
@@ -45,6 +46,11 @@ def checked_id(stream_id: object) -> str:
 class StreamService:
     engine: Engine
     thumbnails: ThumbnailService
+    clips: Clips = field(default=None)  # type: ignore[assignment]  # None: clips into the working directory
+
+    def __post_init__(self) -> None:
+        if self.clips is None:
+            self.clips = Clips(self.engine)
 
     @classmethod
     def open(
@@ -64,8 +70,9 @@ class StreamService:
         return cls(engine, ThumbnailService(engine, ttl=thumbnail_ttl, max_grabs=max_thumbnail_grabs))
 
     async def close(self) -> None:
-        """Stop the thumbnail grabs, then every relay, and close the store, whatever fails first."""
+        """Stop the clips and thumbnail grabs, then every relay, and close the store, whatever fails first."""
         try:
+            await self.clips.close()
             await self.thumbnails.close()
         finally:
             await self.engine.close()
@@ -149,6 +156,18 @@ class StreamService:
 
     def cache_clear(self) -> dict[str, Any]:
         return {"cleared": self.thumbnails.clear()}
+
+    # -- clips -------------------------------------------------------------------------------------------
+    async def add_clip(self, stream_id: object, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a clip ``{"before", "after"}`` of the stream (a job: follow it with :meth:`get_clip`)."""
+        return await self.clips.start(checked_id(stream_id), body)
+
+    async def get_clip(self, clip_id: object) -> dict[str, Any]:
+        return await self.clips.get(str(clip_id))
+
+    async def clip_file(self, clip_id: object) -> ClipFile:
+        """A finished clip's file; ConflictError while it records or when it failed."""
+        return self.clips.file(str(clip_id))
 
     # -- figures -----------------------------------------------------------------------------------
     async def stats(self) -> list[dict[str, Any]]:

@@ -299,15 +299,14 @@ class Stream:
         camera's own video, copied). The stream needs the option ``prebuffer_s`` (0-120 s, e.g.
         ``cam.update(prebuffer_s=30)``); ``before`` beyond what it holds is an ``InvalidInputError`` that says
         how much it holds (``cam.stats()["prebuffer_s"]``). ``wait``, ``overwrite`` and the result are
-        :meth:`record`'s. In-process hub only for now (``rn.connect(local=True)``)."""
+        :meth:`record`'s. Through a Jupyter server the server makes the clip (``POST
+        rtsp/api/streams/{id}/clips``, at most 600 s each side) and this process downloads it to ``path``;
+        ``stop()`` then waits for the server's clip to end."""
         if isinstance(after, bool) or not (isinstance(after, (int, float)) and 0 <= after < math.inf):
             raise InvalidInputError(f"after must be a number of seconds of at least 0, got {after!r}")
         transport = self._hub().transport
         target = check_output_path(path, overwrite)
-        recorder = Recorder(
-            transport.ffmpeg_path, target, transport.clip_chunks(self.id, before, after), seconds=None,
-            overwrite=overwrite, name=f"clip {self.id}",
-        )  # fmt: skip
+        recorder = transport.clip_recorder(self.id, target, before, after, overwrite=overwrite)
         return self._run_recording(recorder, wait)
 
     def _run_recording(self, recorder: Recorder, wait: bool) -> RecordingResult | Recording:

@@ -5,13 +5,18 @@ WebSocket (``RestTransport``), or a :class:`~rtsp_notebook.api.service.StreamSer
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import json
+import shutil
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..api.routes import API_PREFIX, ROUTE, Op
@@ -24,10 +29,11 @@ from ..errors import (
     ServerError,
     ServerPermissionError,
     ServerUnavailableError,
+    SourceTimeoutError,
     StreamNotFoundError,
-    UnsupportedError,
     error_for_code,
 )
+from ..media.recorder import FINISH_TIMEOUT, START_TIMEOUT, Recorder, RecordingResult, _place
 from ..media.subscription import CloseReason, SubscriptionClosed
 from ..store import StreamRecord
 from .runtime import LoopThread, local_service, loop_thread
@@ -64,11 +70,11 @@ class Transport(Protocol):
         ``frames()``; an error that prevents the subscription is raised."""
         ...
 
-    def clip_chunks(
-        self, stream_id: str, before: float, after: float
-    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
-        """A clip's chunks (the stream's prebuffer: :meth:`~rtsp_notebook.media.prebuffer.Prebuffer.feed`);
-        raises now when ``before`` seconds are not kept."""
+    def clip_recorder(
+        self, stream_id: str, target: Path, before: float, after: float, *, overwrite: bool
+    ) -> Recorder:
+        """The recorder of ``cam.clip()`` into ``target``: from the stream's prebuffer in this process, or the
+        server's clip job downloaded; raises now when ``before`` seconds are not kept."""
         ...
 
 
@@ -174,14 +180,28 @@ class RestTransport:
     def kernel_service(self) -> Callable[[], StreamService] | None:
         return None  # the page reaches the server extension itself; its fallback serves the default
 
-    def clip_chunks(
-        self, stream_id: str, before: float, after: float
-    ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
-        raise UnsupportedError(
-            "clip() needs the in-process hub for now (rn.connect(local=True), whose engine keeps the "
-            "prebuffer): the Jupyter server has no clips endpoint yet (POST rtsp/api/streams/{id}/clips). "
-            "record() works with this hub"
-        )
+    def clip_recorder(
+        self, stream_id: str, target: Path, before: float, after: float, *, overwrite: bool
+    ) -> Recorder:
+        return ServerClip(self, checked_id(stream_id), target, before, after, overwrite=overwrite)
+
+    def _download(self, path: str, target: Path) -> None:
+        """GET ``path`` into the new file ``target`` (blocking: call it from a thread)."""
+        request = urllib.request.Request(self.base_url + API_PREFIX + path)
+        if self._token:
+            request.add_header("Authorization", f"token {self._token}")
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response,
+                target.open("xb") as out,
+            ):
+                shutil.copyfileobj(response, out, 1 << 20)
+        except urllib.error.HTTPError as exc:
+            raise _error(exc.code, exc.read(), self.base_url) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServerUnavailableError(
+                f"cannot download from the Jupyter server at {self.base_url}: {exc}"
+            ) from exc
 
     def jpeg(self, stream_id: str, *, width: int | None, refresh: bool) -> bytes:
         query = {"width": width, "refresh": "true" if refresh else None}
@@ -261,6 +281,14 @@ class LocalTransport:
         thumb = self.thread.run(self.service.thumbnail(stream_id, width=width, refresh=refresh))
         return thumb.jpeg
 
+    def clip_recorder(
+        self, stream_id: str, target: Path, before: float, after: float, *, overwrite: bool
+    ) -> Recorder:
+        chunks = self.clip_chunks(stream_id, before, after)
+        return Recorder(
+            self.ffmpeg_path, target, chunks, seconds=None, overwrite=overwrite, name=f"clip {stream_id}"
+        )
+
     def clip_chunks(
         self, stream_id: str, before: float, after: float
     ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
@@ -323,3 +351,56 @@ class LocalTransport:
                 sub.close()
 
         return read
+
+
+class ServerClip(Recorder):
+    """``cam.clip()`` through the server: its clip job (``POST streams/{id}/clips``), followed with ``GET
+    clips/{clip}`` until written, then downloaded beside ``path`` and given its name like a local recording
+    (never over an existing file unless ``overwrite``). Progress (``seconds``, ``frames``) is the server's."""
+
+    POLL_S = (0.1, 0.5)  # the first and the longest wait between two questions to the server
+
+    def __init__(
+        self,
+        transport: RestTransport,
+        stream_id: str,
+        path: Path,
+        before: float,
+        after: float,
+        *,
+        overwrite: bool,
+    ) -> None:
+        super().__init__("", path, lambda: _failing(RtspNotebookError("not read")), seconds=None,
+                         overwrite=overwrite, name=f"clip {stream_id}")  # fmt: skip
+        self._transport, self._stream_id, self._before, self._after = transport, stream_id, before, after
+
+    async def run(self) -> RecordingResult:
+        rest = self._transport
+        body = {"before": self._before, "after": self._after}
+        job = await asyncio.to_thread(rest._json, "POST", ROUTE[Op.ADD_CLIP].url(self._stream_id), body)
+        state, delay = job, self.POLL_S[0]
+        deadline = time.monotonic() + self._before + self._after + START_TIMEOUT + FINISH_TIMEOUT
+        while state["status"] == "recording":
+            if time.monotonic() > deadline:
+                raise SourceTimeoutError(f"the server's clip {job['file']} is not finished in time")
+            await asyncio.sleep(delay)  # the server's job runs on: ask again
+            delay = min(delay * 1.5, self.POLL_S[1])
+            state = await asyncio.to_thread(rest._json, "GET", ROUTE[Op.GET_CLIP].url(job["id"]))
+            self.seconds, self.frames = float(state["seconds"] or 0), int(state.get("frames") or 0)
+            self.started = self.started or self.frames > 0
+        if state["status"] != "done":
+            message = str(state.get("error") or "the server's clip failed")
+            raise _coded_error(str(state.get("error_code") or ""), message) or RtspNotebookError(message)
+        try:
+            await asyncio.to_thread(rest._download, ROUTE[Op.CLIP_FILE].url(job["id"]), self.temp)
+            size = await asyncio.to_thread(_place, self.temp, self.path, self.overwrite)
+            self.finished = True
+        finally:
+            if not self.finished:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(self.temp.unlink, True)
+        self.codec = state.get("codec") or None
+        return RecordingResult(
+            self.path, float(state["seconds"]), size, int(state["frames"]), str(state.get("codec") or ""),
+            bool(state["complete"]), str(state["ended"]), state.get("requested_s"), bool(state["transcoded"]),
+        )  # fmt: skip

@@ -1,0 +1,299 @@
+"""Clips made by the server (issue 16): ``POST streams/{id}/clips`` starts a job (202), ``GET clips/{clip}``
+follows it, ``GET clips/{clip}/file`` downloads the MP4; the REST hub's ``cam.clip()`` uses them. Real camera
+(GOP of 10 pictures), real FFmpeg, a real Jupyter server; the files are decoded back with FFmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+import rtsp_notebook as rn
+from rtsp_notebook.api.clips import clip_name
+from rtsp_notebook.api.routes import route
+from rtsp_notebook.media.recorder import OutputExistsError
+
+from .harness.helpers import POLL, ffmpeg_children, wait_until_sync
+from .harness.jp_server import add, api, login_cookies
+from .harness.server import Server
+
+KEYINT = 10  # the camera's GOP: 10 pictures at 25 fps, 0.4 s
+FPS = 25
+GOP_S = KEYINT / FPS
+_SHOWINFO = re.compile(r"n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+) .*iskey:(\d) type:(\w)")
+WRONG_TOKEN = {"Authorization": "token not-the-token"}
+CLIP_ID = "0123456789abcdef"
+STARTED = {"id", "stream_id", "status", "file", "before", "after", "url"}
+NAME = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.mp4"
+
+
+def check_mp4(ffmpeg: str, path: Path) -> list[float]:
+    """The times of the file's pictures: it decodes without an error from a keyframe, every packet a
+    picture, times increasing with no gap over two picture intervals (as tests/test_recording.py checks)."""
+    assert path.read_bytes()[4:8] == b"ftyp"
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0"]
+    out = subprocess.run(
+        [*argv, "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True, check=True
+    )
+    assert not re.search(r"error|non-existing|missing", out.stderr, re.I), out.stderr[-2000:]
+    pics = _SHOWINFO.findall(out.stderr)
+    assert pics and pics[0][1:] == ("1", "I"), pics[:3]
+    crc = subprocess.run(
+        [*argv, "-c", "copy", "-f", "framecrc", "-"], capture_output=True, text=True, check=True
+    )
+    assert len(pics) == sum(1 for line in crc.stdout.splitlines() if line and not line.startswith("#"))
+    times = [float(p[0]) for p in pics]
+    assert all(0 < b - a <= 2.5 / FPS for a, b in itertools.pairwise(times))
+    return times
+
+
+def duration(times: list[float]) -> float:
+    return times[-1] - times[0] + 1 / FPS
+
+
+@pytest.fixture
+def clips_dir(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, clips_dir):
+    return Config({
+        "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
+        "RtspNotebookApp": {
+            "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "clips_dir": str(clips_dir),
+        },
+    })  # fmt: skip
+
+
+async def camera_stream(jp_fetch, camera, label="Door", prebuffer_s=0):
+    sid = (await add(jp_fetch, camera.url, label))["id"]
+    if prebuffer_s:
+        body = {"options": {"prebuffer_s": prebuffer_s}}
+        assert (await api(jp_fetch, "PATCH", "streams", sid, body=body))[0] == 200
+
+        async def kept():
+            status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
+            return status == 200 and stats["prebuffer_s"] >= prebuffer_s
+
+        await wait_for(kept, 30, f"{prebuffer_s} s in the prebuffer")
+    return sid
+
+
+async def wait_for(check, timeout, what):
+    """``wait_until`` for an async check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(POLL)  # the poll interval of a deadline wait
+
+
+async def finished(jp_fetch, clip_id, timeout=30):
+    job: dict = {}
+
+    async def done():
+        status, body = await api(jp_fetch, "GET", "clips", clip_id)
+        assert status == 200, body
+        job.update(body)
+        return body["status"] != "recording"
+
+    await wait_for(done, timeout, "the clip to finish")
+    return job
+
+
+async def test_a_clip_is_made_followed_and_downloaded(
+    jp_fetch, jp_serverapp, camera_factory, clips_dir, ffmpeg_path, tmp_path
+):
+    camera = camera_factory(keyint=KEYINT)
+    sid = await camera_stream(jp_fetch, camera, prebuffer_s=3)
+    status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 2, "after": 1})
+    assert status == 202, job
+    assert set(job) == STARTED and re.fullmatch("[0-9a-f]{16}", job["id"])
+    assert (job["stream_id"], job["status"], job["before"], job["after"]) == (sid, "recording", 2, 1)
+    assert job["url"] == f"rtsp/api/clips/{job['id']}" and re.fullmatch("Door-" + NAME, job["file"])
+
+    status, error = await api(jp_fetch, "GET", "clips", job["id"], "file")  # at least 1 s to go
+    assert status == 409 and error["error"]["code"] == "CONFLICT"
+    assert error["error"]["message"].startswith(f"the clip {job['file']} is still recording")
+
+    done = await finished(jp_fetch, job["id"])
+    assert {"id", "stream_id", "status", "file", "seconds", "bytes", "error"} <= set(done)
+    assert (done["status"], done["error"], done["file"], done["complete"]) == (
+        "done",
+        None,
+        job["file"],
+        True,
+    )
+    assert abs(done["seconds"] - 3) <= GOP_S + 1 / FPS, done
+
+    response = await jp_fetch("rtsp", "api", "clips", job["id"], "file")
+    assert response.code == 200 and response.headers["Content-Type"] == "video/mp4"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{job["file"]}"'
+    assert len(response.body) == done["bytes"] == (clips_dir / job["file"]).stat().st_size
+    (tmp_path / "download.mp4").write_bytes(response.body)
+    pics = await asyncio.to_thread(check_mp4, ffmpeg_path, tmp_path / "download.mp4")
+    assert abs(duration(pics) - done["seconds"]) <= 1 / FPS and len(pics) == done["frames"]
+    assert [p.name for p in clips_dir.iterdir()] == [job["file"]], "a temporary file is left"
+
+    # over the widget's comm (JSON only) the file is not sent; the job and its status are
+    service = jp_serverapp.web_app.settings["rtsp_notebook"]["service"]
+    assert (await route(service, "GET", f"clips/{job['id']}"))[1]["status"] == "done"
+    status, error = await route(service, "GET", f"clips/{job['id']}/file")
+    assert status == 400 and error["error"]["message"].startswith(
+        f"over the widget's comm (JSON only) a clip cannot be downloaded: {job['file']} is saved"
+    )
+
+    # before beyond what the prebuffer holds: the seconds it holds, as cam.clip says
+    status, error = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 20, "after": 0})
+    assert status == 400 and error["error"]["code"] == "BAD_REQUEST"
+    assert re.fullmatch(
+        r"the prebuffer holds 3\.\d s of this stream's video \(prebuffer_s=3\); ask for before=3\.\d or "
+        r"less, or raise the stream's prebuffer_s",
+        error["error"]["message"],
+    ), error
+
+
+async def test_before_0_records_from_now_and_names_stay_inside_the_folder(
+    jp_fetch, camera_factory, clips_dir, ffmpeg_path
+):
+    camera = camera_factory(keyint=KEYINT)
+    sid = await camera_stream(jp_fetch, camera, label="../../etc/x")  # no prebuffer
+    status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 1.5})
+    assert status == 202, job
+    assert re.fullmatch("etc_x-" + NAME, job["file"]), job["file"]
+    done = await finished(jp_fetch, job["id"])
+    assert done["status"] == "done" and done["complete"], done
+    path = clips_dir / job["file"]
+    assert path.resolve().parent == clips_dir.resolve()
+    pics = await asyncio.to_thread(check_mp4, ffmpeg_path, path)
+    assert abs(duration(pics) - 1.5) <= GOP_S + 1 / FPS
+    assert camera.peak_clients() == 1
+
+
+def test_clip_names_are_plain_and_never_taken():
+    when = dt.datetime(2026, 12, 1, 0, 47, 5)
+    taken = {"Door-2026-12-01_00-47-05.mp4", "Door-2026-12-01_00-47-05-2.mp4"}
+    assert clip_name("Door", when, taken.__contains__) == "Door-2026-12-01_00-47-05-3.mp4"
+    assert clip_name("../../etc/passwd", when, taken.__contains__) == "etc_passwd-2026-12-01_00-47-05.mp4"
+    assert clip_name("..", when, taken.__contains__) == "clip-2026-12-01_00-47-05.mp4"
+    assert clip_name("Caméra 2\\x\x00", when, taken.__contains__) == "Cam_ra_2_x-2026-12-01_00-47-05.mp4"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"before": 1, "after": 1}, "stream 'Door' keeps no prebuffer: set its prebuffer_s option"),
+        ({"before": 601, "after": 1}, "before must be a number of seconds from 0 to 600, got 601"),
+        ({"before": 0, "after": -1}, "after must be a number of seconds from 0 to 600, got -1"),
+        ({"before": 0, "after": "5"}, "after must be a number of seconds from 0 to 600, got '5'"),
+        ({"before": 0, "after": True}, "after must be a number of seconds from 0 to 600, got True"),
+        ({"before": 0, "after": 0}, "a clip needs before or after above 0 seconds"),
+        ({"before": 0, "after": 1, "path": "/etc/x"}, "unknown field 'path'; a clip has before and after"),
+        ([1, 2], "the request body must be a JSON object"),
+    ],
+)
+async def test_bad_requests_are_refused_with_what_to_do(jp_fetch, body, message):
+    sid = (await add(jp_fetch, "rtsp://127.0.0.1:9/cam", "Door"))["id"]  # never read: nothing starts
+    status, error = await api(jp_fetch, "POST", "streams", sid, "clips", body=body)
+    assert status == 400 and error["error"]["message"].startswith(message), error
+    assert not ffmpeg_children()
+
+
+async def test_unknown_streams_and_clips_are_404(jp_fetch):
+    body = {"before": 0, "after": 1}
+    for parts in (("streams", "0123456789ab", "clips"), ("streams", "NOT-AN-ID", "clips")):
+        status, error = await api(jp_fetch, "POST", *parts, body=body)
+        assert status == 404 and error["error"]["code"] == "NOT_FOUND", error
+    for parts in (
+        ("clips", CLIP_ID),
+        ("clips", CLIP_ID, "file"),
+        ("clips", "nope"),
+        ("clips", "nope", "file"),
+    ):
+        status, error = await api(jp_fetch, "GET", *parts)
+        assert status == 404 and error["error"]["message"].startswith("no clip with this id"), (parts, error)
+
+
+async def test_clips_need_the_token_and_the_xsrf_check(jp_fetch, jp_serverapp):
+    sid = (await add(jp_fetch, "rtsp://127.0.0.1:9/cam", "Door"))["id"]
+    body = {"before": 0, "after": 1}
+    for method, parts in [("POST", ("streams", sid, "clips")), ("GET", ("clips", CLIP_ID)),
+                          ("GET", ("clips", CLIP_ID, "file"))]:  # fmt: skip
+        status, _ = await api(
+            jp_fetch, method, *parts, headers=WRONG_TOKEN, body=body if method == "POST" else None
+        )
+        assert status == 403, (method, parts)
+    cookies = await login_cookies(jp_fetch, jp_serverapp)
+    status, error = await api(
+        jp_fetch, "POST", "streams", sid, "clips", body=body, headers={"Authorization": "", "Cookie": cookies}
+    )
+    assert status == 403 and "_xsrf" in error["error"]["message"]
+    assert not ffmpeg_children()
+
+
+async def test_stopping_the_clips_ends_a_running_one_with_what_it_wrote(
+    jp_fetch, jp_serverapp, camera_factory, ffmpeg_path, clips_dir
+):
+    camera = camera_factory(keyint=KEYINT)
+    sid = await camera_stream(jp_fetch, camera)
+    status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 60})
+    assert status == 202
+
+    async def written():
+        return (await api(jp_fetch, "GET", "clips", job["id"]))[1]["seconds"] >= 1
+
+    await wait_for(written, 30, "1 s written")
+    clips = jp_serverapp.web_app.settings["rtsp_notebook"]["service"].clips
+    await clips.close()  # what the server's shutdown does first
+    status, done = await api(jp_fetch, "GET", "clips", job["id"])
+    assert (done["status"], done["complete"], done["ended"]) == ("done", False, "stopped"), done
+    assert not [p for p in ffmpeg_children() if "pipe:0" in p.cmdline()], "the clip's FFmpeg is left"
+    pics = await asyncio.to_thread(check_mp4, ffmpeg_path, clips_dir / job["file"])
+    assert abs(duration(pics) - done["seconds"]) <= 1 / FPS
+    status, error = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 1})
+    assert status == 409 and error["error"]["message"] == "the server is stopping: no new clip"
+
+
+def test_cam_clip_through_the_servers_hub(camera_factory, ffmpeg_path, tmp_path):
+    """The REST hub: the server makes the clip from its prebuffer (into its root_dir, the default clips
+    folder), and cam.clip() downloads it to the path it was given."""
+    camera = camera_factory(keyint=KEYINT)
+    root = tmp_path / "server"
+    root.mkdir()
+    server = Server(root)
+    try:
+        hub = rn.connect(url=server.base, token="secret-token")
+        assert not hub.local
+        cam = hub.add(camera.url, label="Door", options={"prebuffer_s": 2})
+        wait_until_sync(lambda: cam.stats()["prebuffer_s"] >= 2, 30, "2 s in the prebuffer")
+        result = cam.clip(tmp_path / "clip.mp4", before=1.5, after=1)
+        assert (result.path, result.complete, result.codec) == (tmp_path / "clip.mp4", True, "h264")
+        pics = check_mp4(ffmpeg_path, result.path)
+        assert abs(duration(pics) - result.seconds) <= 1 / FPS and len(pics) == result.frames
+        assert abs(result.seconds - 2.5) <= GOP_S + 1 / FPS
+        assert result.bytes == result.path.stat().st_size
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], (
+            "a temporary file is left"
+        )
+        assert len(list(root.glob("Door-*.mp4"))) == 1  # the server's copy
+        with pytest.raises(OutputExistsError):
+            cam.clip(tmp_path / "clip.mp4", before=1, after=0)  # refused before the server is asked
+        with pytest.raises(
+            rn.InvalidInputError, match=r"^the prebuffer holds 2\.\d s of this stream's video"
+        ):
+            cam.clip(tmp_path / "other.mp4", before=30, after=0)
+        assert camera.peak_clients() == 1
+        cam.remove()
+    finally:
+        server.stop()
