@@ -98,7 +98,12 @@ class _Mp4Writer:
         if self.proc is None:
             self.size = (width, height)
             argv = mp4_encoder_argv(self.ffmpeg, width, height, self.fps, self.temp)
-            self.proc = self.thread.run(FFmpegProcess.spawn(argv, name="timelapse encoder", stdin=True))
+            started = self.thread.submit(FFmpegProcess.spawn(argv, name="timelapse encoder", stdin=True))
+            try:
+                self.proc = started.result()
+            except KeyboardInterrupt:  # never cancel a spawn half-way: the encoder would have no owner
+                self.proc = started.result(10)  # finish() stops it
+                raise
         elif self.size is not None and (width, height) != self.size:  # a restart with another size
             from PIL import Image
 
