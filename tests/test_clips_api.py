@@ -8,10 +8,12 @@ import asyncio
 import datetime as dt
 import itertools
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from traitlets.config import Config
 
@@ -295,5 +297,27 @@ def test_cam_clip_through_the_servers_hub(camera_factory, ffmpeg_path, tmp_path)
             cam.clip(tmp_path / "other.mp4", before=30, after=0)
         assert camera.peak_clients() == 1
         cam.remove()
+    finally:
+        server.stop()
+
+
+def test_a_server_stopped_during_a_clip_leaves_no_ffmpeg_and_keeps_what_was_written(
+    camera_factory, ffmpeg_path, tmp_path
+):
+    camera = camera_factory(keyint=KEYINT)
+    server = Server(tmp_path)
+    try:
+        sid = server.call("POST", "streams", {"url": camera.url, "label": "Door"})["id"]
+        job = server.call("POST", f"streams/{sid}/clips", {"before": 0, "after": 60})
+        wait_until_sync(lambda: server.call("GET", f"clips/{job['id']}")["seconds"] >= 1, 30, "1 s written")
+        ffmpegs = ffmpeg_children()  # the server's: the source relay and the clip's MP4 writer
+        assert len(ffmpegs) == 2 and any("pipe:0" in p.cmdline() for p in ffmpegs), ffmpegs
+        server.proc.send_signal(signal.SIGTERM)  # Jupyter's cleanup: stop_extension
+        assert server.proc.wait(30) is not None
+        _, alive = psutil.wait_procs(ffmpegs, timeout=1)
+        assert not alive, f"FFmpeg left behind by the server: {alive}"
+        times = check_mp4(ffmpeg_path, tmp_path / job["file"])  # the clips folder: the server's root_dir
+        assert duration(times) >= 1
+        assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
     finally:
         server.stop()
