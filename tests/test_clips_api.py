@@ -18,9 +18,9 @@ import pytest
 from traitlets.config import Config
 
 import rtsp_notebook as rn
-from rtsp_notebook.api.clips import clip_name
+from rtsp_notebook.api.clips import MAX_JOBS, ClipJob, Clips, ClipStatus, clip_name
 from rtsp_notebook.api.routes import route
-from rtsp_notebook.media.recorder import OutputExistsError
+from rtsp_notebook.media.recorder import OutputExistsError, Recorder
 
 from .harness.helpers import POLL, ffmpeg_children, wait_until_sync
 from .harness.jp_server import add, api, login_cookies
@@ -321,3 +321,14 @@ def test_a_server_stopped_during_a_clip_leaves_no_ffmpeg_and_keeps_what_was_writ
         assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
     finally:
         server.stop()
+
+
+def test_the_job_table_keeps_the_newest_finished_jobs_and_every_running_one(tmp_path):
+    clips = Clips(None, tmp_path)  # type: ignore[arg-type]  # no job is started here: no engine needed
+    recorder = Recorder("ffmpeg", tmp_path / "x.mp4", lambda: None, seconds=1)  # type: ignore[arg-type,return-value]
+    running = [ClipJob(f"{n:016x}", "ab12", f"r{n}.mp4", 0, 1, recorder) for n in range(3)]
+    done = [ClipJob(f"{n:016x}", "ab12", f"d{n}.mp4", 0, 1, recorder, ClipStatus.DONE) for n in range(3, 103)]
+    for job in [*running, *done]:
+        clips._remember(job)
+    kept = list(clips._jobs.values())
+    assert len(kept) == MAX_JOBS and kept[:3] == running and kept[3:] == done[-(MAX_JOBS - 3) :]
