@@ -171,11 +171,17 @@ async def test_before_0_records_from_now_and_names_stay_inside_the_folder(
 ):
     camera = camera_factory(keyint=KEYINT)
     sid = await camera_stream(jp_fetch, camera, label="../../etc/x")  # no prebuffer
-    status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 1.5})
-    assert status == 202, job
-    assert re.fullmatch("etc_x-" + NAME, job["file"]), job["file"]
+    body = {"before": 0, "after": 1.5}
+    (status, job), (status2, job2) = await asyncio.gather(  # at once: two names, never the same
+        *(api(jp_fetch, "POST", "streams", sid, "clips", body=body) for _ in range(2))
+    )
+    assert status == status2 == 202, (job, job2)
+    same_second = r"etc_x-(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)(-2)?\.mp4"
+    assert all(re.fullmatch(same_second, j["file"]) for j in (job, job2)), (job["file"], job2["file"])
+    assert job2["file"] != job["file"]
     done = await finished(jp_fetch, job["id"])
     assert done["status"] == "done" and done["complete"], done
+    assert (await finished(jp_fetch, job2["id"]))["status"] == "done"
     path = clips_dir / job["file"]
     assert path.resolve().parent == clips_dir.resolve()
     pics = await asyncio.to_thread(check_mp4, ffmpeg_path, path)

@@ -176,7 +176,10 @@ class Clips:
             raise ConflictError("the server is stopping: no new clip")
         if len(self.running) >= MAX_RUNNING:
             raise LimitError(f"{MAX_RUNNING} clips are recording already: wait for one to finish")
-        path = await asyncio.to_thread(self._place_name, record.label)
+        while True:  # the name is reserved once the job is remembered, with no await in between
+            path = await asyncio.to_thread(self._place_name, record.label, {j.file for j in self.running})
+            if path.name not in {j.file for j in self.running}:
+                break
         engine, sid = self.engine, stream_id
 
         def chunks() -> AsyncIterator[bytes | dict[str, Any]]:
@@ -229,16 +232,15 @@ class Clips:
             raise StreamNotFoundError(f"no clip with this id (the last {MAX_JOBS} are kept, until a restart)")
         return job
 
-    def _place_name(self, label: str) -> Path:
-        """A free file name for a clip of ``label`` in the folder (blocking: file system)."""
+    def _place_name(self, label: str, reserved: set[str]) -> Path:
+        """A file name for a clip of ``label`` in the folder, neither ``reserved`` nor there (blocking)."""
         folder = self.folder.resolve()
         if not folder.is_dir():
             raise RtspNotebookError(
                 f"the clips folder {str(self.folder)!r} does not exist: create it, or set "
                 "RtspNotebookApp.clips_dir to a folder that does"
             )
-        names = {j.file for j in self.running}
-        name = clip_name(label, dt.datetime.now(), lambda n: n in names or (folder / n).exists())
+        name = clip_name(label, dt.datetime.now(), lambda n: n in reserved or (folder / n).exists())
         path = (folder / name).resolve()
         if path.parent != folder:  # cannot happen with clip_name's names; never write outside the folder
             raise InvalidInputError(f"the clip's file name {name!r} is not a plain name")
