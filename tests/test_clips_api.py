@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import re
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -24,40 +21,16 @@ from rtsp_notebook.media.recorder import OutputExistsError, Recorder
 
 from .harness.helpers import POLL, ffmpeg_children, wait_until_sync
 from .harness.jp_server import add, api, login_cookies
+from .harness.mp4 import check_mp4, duration
 from .harness.server import Server
 
 KEYINT = 10  # the camera's GOP: 10 pictures at 25 fps, 0.4 s
 FPS = 25
 GOP_S = KEYINT / FPS
-_SHOWINFO = re.compile(r"n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+) .*iskey:(\d) type:(\w)")
 WRONG_TOKEN = {"Authorization": "token not-the-token"}
 CLIP_ID = "0123456789abcdef"
 STARTED = {"id", "stream_id", "status", "file", "before", "after", "url"}
 NAME = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.mp4"
-
-
-def check_mp4(ffmpeg: str, path: Path) -> list[float]:
-    """The times of the file's pictures: it decodes without an error from a keyframe, every packet a
-    picture, times increasing with no gap over two picture intervals (as tests/test_recording.py checks)."""
-    assert path.read_bytes()[4:8] == b"ftyp"
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0"]
-    out = subprocess.run(
-        [*argv, "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True, check=True
-    )
-    assert not re.search(r"error|non-existing|missing", out.stderr, re.I), out.stderr[-2000:]
-    pics = _SHOWINFO.findall(out.stderr)
-    assert pics and pics[0][1:] == ("1", "I"), pics[:3]
-    crc = subprocess.run(
-        [*argv, "-c", "copy", "-f", "framecrc", "-"], capture_output=True, text=True, check=True
-    )
-    assert len(pics) == sum(1 for line in crc.stdout.splitlines() if line and not line.startswith("#"))
-    times = [float(p[0]) for p in pics]
-    assert all(0 < b - a <= 2.5 / FPS for a, b in itertools.pairwise(times))
-    return times
-
-
-def duration(times: list[float]) -> float:
-    return times[-1] - times[0] + 1 / FPS
 
 
 @pytest.fixture

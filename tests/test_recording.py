@@ -6,12 +6,8 @@ FFmpeg; the files are read back with FFmpeg (``showinfo``: every decoded picture
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
 import re
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -21,61 +17,12 @@ from rtsp_notebook.media.recorder import OutputExistsError, Recording, Recording
 from rtsp_notebook.notebook.transports import RestTransport
 
 from .harness.helpers import ffmpeg_children, wait_until_sync
+from .harness.mp4 import check_mp4, duration
 from .harness.server import Server
 
 KEYINT = 10  # the camera's GOP: 10 pictures at 25 fps, 0.4 s
 FPS = 25
 GOP_S = KEYINT / FPS
-_SHOWINFO = re.compile(r"n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[\d.]+) .*iskey:(\d) type:(\w)")
-
-
-@dataclass(frozen=True)
-class Picture:
-    n: int
-    pts_time: float
-    key: bool
-    type: str
-
-
-def pictures(ffmpeg: str, path: Path) -> list[Picture]:
-    """Every picture FFmpeg decodes from ``path``, in order; fails on a decoding error."""
-    out = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(path), "-map", "0:v:0",
-         "-vf", "showinfo", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    bad = re.compile(r"error|non-existing|missing", re.I)
-    errors = [line for line in out.stderr.splitlines() if bad.search(line)]
-    assert not errors, errors[:5]
-    return [Picture(int(m[1]), float(m[3]), m[4] == "1", m[5]) for m in _SHOWINFO.finditer(out.stderr)]
-
-
-def packets(ffmpeg: str, path: Path) -> int:
-    """How many video packets the file holds (``framecrc``: one line a packet)."""
-    out = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
-         "-c", "copy", "-f", "framecrc", "-"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return sum(1 for line in out.stdout.splitlines() if line and not line.startswith("#"))
-
-
-def check_mp4(ffmpeg: str, path: Path) -> list[Picture]:
-    """The file plays from its first picture: a keyframe, every packet decoded, times strictly increasing
-    with no gap over two picture intervals."""
-    assert path.read_bytes()[4:8] == b"ftyp"
-    pics = pictures(ffmpeg, path)
-    assert pics and pics[0].key and pics[0].type == "I", pics[:3]
-    assert len(pics) == packets(ffmpeg, path), "a packet that did not decode"
-    times = [p.pts_time for p in pics]
-    steps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(0 < s <= 2.5 / FPS for s in steps), max(steps, default=0)
-    return pics
-
-
-def duration(pics: list[Picture]) -> float:
-    return pics[-1].pts_time - pics[0].pts_time + 1 / FPS
 
 
 @pytest.fixture
