@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import _thread
 import re
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from rtsp_notebook.media.recorder import OutputExistsError
 from rtsp_notebook.notebook.timelapse import Timelapse, TimelapseResult, mp4_encoder_argv
 
 from .harness.helpers import wait_until_sync
+from .harness.mp4 import showinfo
 
 
 @pytest.fixture
@@ -33,16 +33,10 @@ def hub(tmp_path: Any) -> Iterator[rn.Hub]:
 
 def mp4_pictures(ffmpeg: str, path: Path) -> tuple[int, tuple[int, int], str]:
     """(pictures decoded, (width, height), codec) of an MP4; fails on a decoding error."""
-    out = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(path), "-map", "0:v:0",
-         "-vf", "showinfo", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert not re.search(r"error|non-existing", out.stderr, re.I), out.stderr[-2000:]
-    size = re.search(r"Video: (\w+).*?, (\d+)x(\d+)", out.stderr)
+    log = showinfo(ffmpeg, path)
+    size = re.search(r"Video: (\w+).*?, (\d+)x(\d+)", log)
     assert size is not None
-    return len(re.findall(r"n:\s*\d+ pts:", out.stderr)), (int(size[2]), int(size[3])), size[1]
+    return len(re.findall(r"n:\s*\d+ pts:", log)), (int(size[2]), int(size[3])), size[1]
 
 
 def test_encoder_argv():

@@ -34,8 +34,7 @@ from ..errors import (
     StreamNotFoundError,
 )
 from ..media.recorder import Recorder, RecordingResult
-from ..media.subscription import CloseReason, SubscriptionClosed
-from .viewer import error_message, event_message
+from .viewer import viewer_chunks
 
 __all__ = ["MAX_JOBS", "MAX_RUNNING", "MAX_SECONDS", "ClipFile", "Clips", "clip_name", "is_clip_id"]
 
@@ -184,7 +183,7 @@ class Clips:
 
         def chunks() -> AsyncIterator[bytes | dict[str, Any]]:
             if before == 0:
-                return _live(engine, sid)
+                return viewer_chunks(engine, sid, "full", "h264")
             ring = engine.prebuffer(sid)  # on the loop, as the recording starts: its feed's first step
             if ring is None:
                 return _failing(InvalidInputError("the stream's prebuffer stopped before the clip began"))
@@ -285,28 +284,3 @@ def _no_prebuffer(label: str, prebuffer_s: Any) -> str:
 async def _failing(error: RtspNotebookError) -> AsyncIterator[bytes | dict[str, Any]]:
     raise error
     yield b""  # an async generator  # pragma: no cover
-
-
-async def _live(engine: Engine, stream_id: str) -> AsyncIterator[bytes | dict[str, Any]]:
-    """The stream's own video and its messages (DESIGN §4), as a WebSocket viewer of ``h264`` gets them."""
-    sub = await engine.subscribe(stream_id, "full", "h264")
-    try:
-        while True:
-            try:
-                item = await sub.get()
-            except SubscriptionClosed as exc:
-                if exc.reason is CloseReason.REROUTED:  # the relay to watch changed
-                    sub.close()
-                    sub = await engine.subscribe(stream_id, "full", "h264")
-                    continue
-                if exc.reason is CloseReason.TOO_SLOW:
-                    yield error_message("LIMIT", exc.message, fatal=True)
-                elif exc.reason is not CloseReason.ENDED:
-                    yield {"type": "status", "phase": "stopped"}
-                return
-            if isinstance(item, bytes):
-                yield item
-            elif (message := event_message(item, engine.config.mpeg1_kbps)) is not None:
-                yield message
-    finally:
-        sub.close()

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._compat import cancel_and_wait
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..media.relay import Relay
 
-__all__ = ["ACTIONS", "Channel", "ViewerConnection", "event_message"]
+__all__ = ["ACTIONS", "Channel", "ViewerConnection", "event_message", "viewer_chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,35 @@ def event_message(event: RelayEvent, max_kbps: Mapping[str, int] | None = None) 
 
 def error_message(code: str, message: str, *, fatal: bool) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, "fatal": fatal}
+
+
+async def viewer_chunks(
+    engine: Engine, stream_id: str, profile: str, codec: str = "mpeg1"
+) -> AsyncIterator[bytes | dict[str, Any]]:
+    """A stream's video bytes and messages (DESIGN §4) as a WebSocket viewer gets them, for readers in the
+    server's or the kernel's process (``frames()``, recordings, clips): it follows the stream when its relay
+    changes (REROUTED), and ends with the message a viewer would get."""
+    sub = await engine.subscribe(stream_id, profile, codec)
+    try:
+        while True:
+            try:
+                item = await sub.get()
+            except SubscriptionClosed as exc:
+                if exc.reason is CloseReason.REROUTED:  # the relay to watch changed
+                    sub.close()
+                    sub = await engine.subscribe(stream_id, profile, codec)
+                    continue
+                if exc.reason is CloseReason.TOO_SLOW:
+                    yield error_message("LIMIT", exc.message, fatal=True)
+                elif exc.reason is not CloseReason.ENDED:
+                    yield {"type": "status", "phase": "stopped"}
+                return
+            if isinstance(item, bytes):
+                yield item
+            elif (message := event_message(item, engine.config.mpeg1_kbps)) is not None:
+                yield message
+    finally:
+        sub.close()
 
 
 class ViewerConnection:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ..api.routes import API_PREFIX, ROUTE, Op
 from ..api.service import STREAM_SOCKET, ProbeFailedError, StreamService, checked_id
-from ..api.viewer import error_message, event_message
+from ..api.viewer import viewer_chunks
 from ..errors import (
     ExtensionMissingError,
     InvalidInputError,
@@ -34,7 +34,6 @@ from ..errors import (
     error_for_code,
 )
 from ..media.recorder import FINISH_TIMEOUT, START_TIMEOUT, Recorder, RecordingResult, _place
-from ..media.subscription import CloseReason, SubscriptionClosed
 from ..store import StreamRecord
 from .runtime import LoopThread, local_service, loop_thread
 
@@ -327,28 +326,9 @@ class LocalTransport:
     ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         engine = self.service.engine
 
-        async def read() -> AsyncIterator[bytes | dict[str, Any]]:
+        def read() -> AsyncIterator[bytes | dict[str, Any]]:
             # the messages a WebSocket viewer of the stream gets, so both hubs' readers see the same
-            sub = await engine.subscribe(checked_id(stream_id), profile, codec)
-            try:
-                while True:
-                    try:
-                        item = await sub.get()
-                    except SubscriptionClosed as exc:
-                        if exc.reason is CloseReason.REROUTED:  # the relay to watch changed
-                            sub = await engine.subscribe(stream_id, profile, codec)
-                            continue
-                        if exc.reason is CloseReason.TOO_SLOW:
-                            yield error_message("LIMIT", exc.message, fatal=True)
-                        elif exc.reason is not CloseReason.ENDED:
-                            yield {"type": "status", "phase": "stopped"}
-                        return
-                    if isinstance(item, bytes):
-                        yield item
-                    elif (message := event_message(item, engine.config.mpeg1_kbps)) is not None:
-                        yield message
-            finally:
-                sub.close()
+            return viewer_chunks(engine, checked_id(stream_id), profile, codec)
 
         return read
 

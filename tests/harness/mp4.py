@@ -22,8 +22,9 @@ class Picture:
     type: str
 
 
-def pictures(ffmpeg: str, path: Path) -> list[Picture]:
-    """Every picture FFmpeg decodes from ``path``, in order; fails on a decoding error."""
+def showinfo(ffmpeg: str, path: Path) -> str:
+    """FFmpeg's log of decoding ``path`` through ``showinfo`` (a line a picture, and the input's
+    description); fails on a decoding error."""
     out = subprocess.run(
         [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-i", str(path), "-map", "0:v:0",
          "-vf", "showinfo", "-f", "null", "-"],
@@ -33,7 +34,14 @@ def pictures(ffmpeg: str, path: Path) -> list[Picture]:
     bad = re.compile(r"error|non-existing|missing", re.I)
     errors = [line for line in out.stderr.splitlines() if bad.search(line)]
     assert not errors, errors[:5]
-    return [Picture(int(m[1]), float(m[3]), m[4] == "1", m[5]) for m in _SHOWINFO.finditer(out.stderr)]
+    return out.stderr
+
+
+def pictures(ffmpeg: str, path: Path) -> list[Picture]:
+    """Every picture FFmpeg decodes from ``path``, in order; fails on a decoding error."""
+    return [
+        Picture(int(m[1]), float(m[3]), m[4] == "1", m[5]) for m in _SHOWINFO.finditer(showinfo(ffmpeg, path))
+    ]
 
 
 def packets(ffmpeg: str, path: Path) -> int:
