@@ -29,7 +29,7 @@ FPS = 25
 GOP_S = KEYINT / FPS
 WRONG_TOKEN = {"Authorization": "token not-the-token"}
 CLIP_ID = "0123456789abcdef"
-STARTED = {"id", "stream_id", "status", "file", "before", "after", "url"}
+STARTED = {"id", "stream_id", "label", "status", "file", "before", "after", "url", "started_at"}
 NAME = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.mp4"
 
 
@@ -210,16 +210,20 @@ async def test_clips_need_the_token_and_the_xsrf_check(jp_fetch, jp_serverapp):
     sid = (await add(jp_fetch, "rtsp://127.0.0.1:9/cam", "Door"))["id"]
     body = {"before": 0, "after": 1}
     for method, parts in [("POST", ("streams", sid, "clips")), ("GET", ("clips", CLIP_ID)),
-                          ("GET", ("clips", CLIP_ID, "file"))]:  # fmt: skip
+                          ("GET", ("clips", CLIP_ID, "file")), ("GET", ("clips",)),
+                          ("POST", ("clips", CLIP_ID, "stop")), ("DELETE", ("clips", CLIP_ID))]:  # fmt: skip
         status, _ = await api(
             jp_fetch, method, *parts, headers=WRONG_TOKEN, body=body if method == "POST" else None
         )
         assert status == 403, (method, parts)
     cookies = await login_cookies(jp_fetch, jp_serverapp)
-    status, error = await api(
-        jp_fetch, "POST", "streams", sid, "clips", body=body, headers={"Authorization": "", "Cookie": cookies}
-    )
-    assert status == 403 and "_xsrf" in error["error"]["message"]
+    for method, parts in [("POST", ("streams", sid, "clips")), ("POST", ("clips", CLIP_ID, "stop")),
+                          ("DELETE", ("clips", CLIP_ID))]:  # fmt: skip
+        status, error = await api(
+            jp_fetch, method, *parts, body=body if parts[-1] == "clips" else None,
+            headers={"Authorization": "", "Cookie": cookies},
+        )  # fmt: skip
+        assert status == 403 and "_xsrf" in error["error"]["message"], (method, parts)
     assert not ffmpeg_children()
 
 
@@ -267,17 +271,83 @@ def test_cam_clip_through_the_servers_hub(camera_factory, ffmpeg_path, tmp_path)
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], (
             "a temporary file is left"
         )
-        assert len(list(root.glob("Door-*.mp4"))) == 1  # the server's copy
+        assert list(root.glob("*.mp4")) == [] and hub.clips().empty, "the server kept a copy"
         with pytest.raises(OutputExistsError):
             cam.clip(tmp_path / "clip.mp4", before=1, after=0)  # refused before the server is asked
         with pytest.raises(
             rn.InvalidInputError, match=r"^the prebuffer holds 2\.\d s of this stream's video"
         ):
             cam.clip(tmp_path / "other.mp4", before=30, after=0)
+
+        # a long clip stopped from Python: the server's job ends early, and what it wrote is downloaded
+        running = cam.clip(tmp_path / "long.mp4", before=1, after=60, wait=False)
+        wait_until_sync(lambda: running.seconds >= 2, 30, "2 s of the long clip")
+        table = hub.clips()  # the server's job, while it records
+        assert table[["label", "status"]].values.tolist() == [["Door", "recording"]], table
+        assert (
+            str(table["status"].dtype) == "category"
+            and str(table["started_at"].dtype) == "datetime64[us, UTC]"
+        )
+        t0 = time.monotonic()
+        stopped = running.stop()
+        assert time.monotonic() - t0 < 10, "stop() waited for the clip's 60 s"
+        assert (stopped.complete, stopped.ended) == (False, "stopped") and 2 <= stopped.seconds < 20, stopped
+        assert abs(duration(check_mp4(ffmpeg_path, stopped.path)) - stopped.seconds) <= 1 / FPS
+        assert list(root.glob("*.mp4")) == [] and hub.clips().empty, "the server kept a copy"
+
+        # a clip cancelled from Python: the server's job and its partial file are gone
+        dropped = cam.clip(tmp_path / "dropped.mp4", before=0, after=60, wait=False)
+        wait_until_sync(lambda: dropped.seconds >= 1, 30, "1 s of the dropped clip")
+        dropped.cancel()
+        wait_until_sync(lambda: hub.clips().empty, 10, "the server to forget the cancelled clip")
+        assert not (tmp_path / "dropped.mp4").exists()
+        assert [p.name for p in root.iterdir() if p.suffix in (".mp4", ".part")] == []
+        wait_until_sync(lambda: len(ffmpeg_children()) == 1, 10, "only the source relay's FFmpeg")
         assert camera.peak_clients() == 1
         cam.remove()
     finally:
         server.stop()
+
+
+async def test_clips_are_listed_stopped_early_and_deleted(jp_fetch, camera_factory, clips_dir, ffmpeg_path):
+    camera = camera_factory(keyint=KEYINT)
+    sid = await camera_stream(jp_fetch, camera)
+    jobs = [(await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 60}))[1]
+            for _ in range(2)]  # fmt: skip
+    first, second = (j["id"] for j in jobs)
+    status, listed = await api(jp_fetch, "GET", "clips")
+    assert status == 200 and [(j["id"], j["label"], j["status"]) for j in listed] == [
+        (first, "Door", "recording"),
+        (second, "Door", "recording"),
+    ], listed
+
+    async def written():
+        return (await api(jp_fetch, "GET", "clips", first))[1]["seconds"] >= 1
+
+    await wait_for(written, 30, "1 s written")
+    t0 = time.monotonic()
+    status, stopped = await api(jp_fetch, "POST", "clips", first, "stop")  # answered once it is written
+    assert time.monotonic() - t0 < 10
+    assert status == 200 and (stopped["status"], stopped["complete"], stopped["ended"]) == (
+        "done", False, "stopped"
+    ), stopped  # fmt: skip
+    pics = await asyncio.to_thread(check_mp4, ffmpeg_path, clips_dir / stopped["file"])
+    assert 1 <= duration(pics) <= 30 and abs(duration(pics) - stopped["seconds"]) <= 1 / FPS
+    assert (await api(jp_fetch, "POST", "clips", first, "stop")) == (200, stopped)  # ended: as it is
+
+    # deleting a recording clip cancels it: no FFmpeg, no file, no temporary file left
+    assert (await api(jp_fetch, "DELETE", "clips", second))[0] == 204
+    assert (await api(jp_fetch, "GET", "clips", second))[0] == 404
+    assert not [p for p in ffmpeg_children() if "pipe:0" in p.cmdline()], "the clip's FFmpeg is left"
+    assert sorted(p.name for p in clips_dir.iterdir()) == [stopped["file"]]
+
+    # deleting a finished clip removes its file
+    assert (await api(jp_fetch, "DELETE", "clips", first))[0] == 204
+    assert list(clips_dir.iterdir()) == [] and (await api(jp_fetch, "GET", "clips")) == (200, [])
+    for method, parts in [("DELETE", ("clips", first)), ("POST", ("clips", first, "stop")),
+                          ("GET", ("clips", first, "file"))]:  # fmt: skip
+        status, error = await api(jp_fetch, method, *parts)
+        assert status == 404 and error["error"]["message"].startswith("no clip with this id"), (parts, error)
 
 
 def test_a_server_stopped_during_a_clip_leaves_no_ffmpeg_and_keeps_what_was_written(

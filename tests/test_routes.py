@@ -58,7 +58,13 @@ def test_ids_are_quoted_in_urls():
         ("GET", "streams/NOT-AN-ID", 404, "no stream with this id"),
         ("GET", "no/such/route", 404, "no API route 'no/such/route'"),
         ("GET", "clips/ab12", 404, "no clip with this id"),
-        ("DELETE", "clips/0123456789abcdef", 405, "DELETE is not allowed on clips/0123456789abcdef; use GET"),
+        (
+            "PUT",
+            "clips/0123456789abcdef",
+            405,
+            "PUT is not allowed on clips/0123456789abcdef; use GET, DELETE",
+        ),
+        ("DELETE", "clips", 405, "DELETE is not allowed on clips; use GET"),
     ],
 )
 def test_refusals_come_before_the_service(method, path, status, message):

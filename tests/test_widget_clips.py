@@ -1,10 +1,12 @@
 """The grid's clip buttons (issue 16) in a real JupyterLab in Chromium, against the GStreamer camera: the
 expanded view's "Record N s" and "Save last N s" make the server write an MP4 of the camera's own video,
-the page downloads it, and Chromium plays it in a <video> element; the info panel has the same buttons."""
+the page downloads it, and Chromium plays it in a <video> element; "Record" is "Stop recording" while it
+records; the info panel has the same buttons."""
 
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,7 @@ def test_record_and_save_last_seconds_download_clips_that_chromium_plays(
 ):
     camera = camera_factory(width=320, height=180, fps=25, keyint=10)
     lab.api("POST", "streams", {"url": camera.url, "label": "Door", "options": {"prebuffer_s": 3}})
-    nb = open_notebook(["import rtsp_notebook as rn\ngrid = rn.Grid(clip_seconds=2)\ngrid"])
+    nb = open_notebook(["import rtsp_notebook as rn\ngrid = rn.Grid(clip_seconds=60)\ngrid"])
     nb.run_all_and_wait()
     page = nb.page
     door = tile(page, "Door")
@@ -51,14 +53,25 @@ def test_record_and_save_last_seconds_download_clips_that_chromium_plays(
     wait_until_sync(lambda: int(dialog.get_attribute("data-frames") or 0) >= 3, 20, "expanded frames")
     notice = dialog.locator(".rn-clips .rn-notice")
 
+    record = dialog.get_by_role("button", name="Record 60 s of Door")
     with page.expect_download(timeout=40_000) as recorded:
-        dialog.get_by_role("button", name="Record 2 s of Door").click()
-        wait_until_sync(lambda: "Recording" in (notice.text_content() or ""), 10, "its progress")
+        record.click()
+
+        def recorded_s() -> int:  # the notice says "Recording Door-….mp4… 3 s"
+            found = re.search(r"^Recording .*… (\d+) s$", notice.text_content() or "")
+            return int(found.group(1)) if found else 0
+
+        wait_until_sync(lambda: recorded_s() >= 2, 20, "2 s recorded")
         nb.shot("recording")
+        stop = dialog.get_by_role("button", name="Stop recording Door")
+        assert stop.is_enabled() and stop.get_attribute("data-recording") == "true"
+        stop.click()  # the clip ends now with what it has, and downloads
     path = Path(recorded.value.path())
     name = recorded.value.suggested_filename
     assert name.startswith("Door-") and name.endswith(".mp4"), name
-    assert abs(duration(check_mp4(ffmpeg_path, path)) - 2) <= 0.5, "2 s of the camera's own video"
+    assert 2 <= duration(check_mp4(ffmpeg_path, path)) <= 15, "the seconds before Stop, not 60"
+    record.wait_for()  # "Record 60 s" again
+    assert lab.api("GET", "clips")[0]["status"] == "done"
     wait_until_sync(lambda: f"Saved {name}" in (notice.text_content() or ""), 5, "the saved notice")
     nb.shot("recorded")
     # Chromium plays the downloaded clip in a <video> element

@@ -1,5 +1,7 @@
 """Clips made by the service (issue 16): ``POST streams/{id}/clips`` starts a job, ``GET clips/{clip}``
-follows it, ``GET clips/{clip}/file`` is the MP4 once written.
+follows it, ``GET clips/{clip}/file`` is the MP4 once written; ``GET clips`` lists the jobs, ``POST
+clips/{clip}/stop`` ends a recording one early with what it wrote, ``DELETE clips/{clip}`` discards a job and
+its file.
 
 A job is a :class:`~rtsp_notebook.media.recorder.Recorder` running as a task on the service's event loop:
 ``before`` seconds from the stream's prebuffer and ``after`` live ones (``before`` 0: a recording of
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import enum
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +92,8 @@ class ClipJob:
     after: float
     recorder: Recorder
     status: ClipStatus = ClipStatus.RECORDING
+    label: str = ""
+    started_at: float = field(default_factory=time.time)  # epoch s: when it was asked for
     result: RecordingResult | None = None
     error: RtspNotebookError | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -99,15 +105,17 @@ class ClipJob:
     def started(self) -> dict[str, Any]:
         """The answer of ``POST streams/{id}/clips``."""
         return {
-            "id": self.id, "stream_id": self.stream_id, "status": self.status.value, "file": self.file,
-            "before": self.before, "after": self.after, "url": self.url,
+            "id": self.id, "stream_id": self.stream_id, "label": self.label, "status": self.status.value,
+            "file": self.file, "before": self.before, "after": self.after, "url": self.url,
+            "started_at": self.started_at,
         }  # fmt: skip
 
     def describe(self, size: int) -> dict[str, Any]:
         """The answer of ``GET clips/{clip}`` (``size``: the file's bytes so far)."""
         result, recorder = self.result, self.recorder
         return {
-            "id": self.id, "stream_id": self.stream_id, "status": self.status.value, "file": self.file,
+            "id": self.id, "stream_id": self.stream_id, "label": self.label, "status": self.status.value,
+            "file": self.file, "started_at": self.started_at,
             "seconds": result.seconds if result else round(recorder.seconds, 3),
             "bytes": result.bytes if result else size,
             "error": self.error.message if self.error else None,
@@ -134,6 +142,11 @@ def _seconds(body: dict[str, Any], name: str, default: float) -> float:
 def json_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # removed by hand already: nothing left to do
+        path.unlink()
 
 
 def _size(path: Path) -> int:
@@ -193,7 +206,7 @@ class Clips:
         recorder = Recorder(
             engine.ffmpeg.path, path, chunks, seconds=None if before > 0 else after, name=f"clip {clip_id}"
         )
-        job = ClipJob(clip_id, sid, path.name, before, after, recorder)
+        job = ClipJob(clip_id, sid, path.name, before, after, recorder, label=record.label)
         self._remember(job)
         job.task = asyncio.get_running_loop().create_task(self._run(job), name=recorder.name)
         log.info("clip %s of stream %s: %g s before, %g s after, into %s", clip_id, sid, before, after, path)
@@ -203,6 +216,30 @@ class Clips:
         job = self._job(clip_id)
         size = 0 if job.result else await asyncio.to_thread(_size, job.recorder.output)
         return job.describe(size)
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Every job remembered, oldest first (``GET clips``)."""
+        return [await self.get(clip_id) for clip_id in list(self._jobs)]
+
+    async def stop(self, clip_id: str) -> dict[str, Any]:
+        """End a recording job now with what it wrote, and answer once its file is written (at most
+        CLOSE_GRACE s); a job that has ended already is answered as it is."""
+        job = self._job(clip_id)
+        if job.status is ClipStatus.RECORDING and job.task is not None:
+            log.info("clip %s: stop asked after %.1f s", job.id, job.recorder.seconds)
+            job.recorder.request_stop()
+            await asyncio.wait([job.task], timeout=CLOSE_GRACE)
+        return await self.get(clip_id)
+
+    async def delete(self, clip_id: str) -> None:
+        """Forget a job and remove its file; a recording one is cancelled first (its partial file goes)."""
+        job = self._job(clip_id)
+        if job.task is not None and not job.task.done():
+            await cancel_and_wait(job.task)  # the recorder removes its temporary file
+        self._jobs.pop(job.id, None)
+        if job.result is not None:
+            await asyncio.to_thread(_remove, job.result.path)
+        log.info("clip %s deleted (%s)", job.id, job.file)
 
     def file(self, clip_id: str) -> ClipFile:
         job = self._job(clip_id)

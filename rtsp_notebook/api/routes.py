@@ -65,6 +65,9 @@ class Op(str, enum.Enum):
     ADD_CLIP = "add_clip"
     GET_CLIP = "get_clip"
     CLIP_FILE = "clip_file"
+    LIST_CLIPS = "list_clips"
+    STOP_CLIP = "stop_clip"
+    DELETE_CLIP = "delete_clip"
 
 
 class Refused(Exception):
@@ -171,6 +174,19 @@ async def _get_clip(service: StreamService, call: Call) -> Answer:
     return 200, await service.get_clip(call.clip_id)
 
 
+async def _list_clips(service: StreamService, call: Call) -> Answer:
+    return 200, await service.list_clips()
+
+
+async def _stop_clip(service: StreamService, call: Call) -> Answer:
+    return 200, await service.stop_clip(call.clip_id)
+
+
+async def _delete_clip(service: StreamService, call: Call) -> Answer:
+    await service.delete_clip(call.clip_id)
+    return 204, None
+
+
 async def _clip_file(service: StreamService, call: Call) -> Answer:
     clip = await service.clip_file(call.clip_id)
     if not call.binary:
@@ -225,6 +241,9 @@ ROUTES: tuple[Route, ...] = (
     Route(Op.ADD_CLIP, ("POST",), "streams/{id}/clips", _add_clip),
     Route(Op.GET_CLIP, ("GET",), "clips/{clip}", _get_clip),
     Route(Op.CLIP_FILE, ("GET",), "clips/{clip}/file", _clip_file),
+    Route(Op.LIST_CLIPS, ("GET",), "clips", _list_clips),
+    Route(Op.STOP_CLIP, ("POST",), "clips/{clip}/stop", _stop_clip),
+    Route(Op.DELETE_CLIP, ("DELETE",), "clips/{clip}", _delete_clip),
 )
 ROUTE: Mapping[Op, Route] = {r.op: r for r in ROUTES}
 

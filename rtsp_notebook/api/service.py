@@ -165,6 +165,17 @@ class StreamService:
     async def get_clip(self, clip_id: object) -> dict[str, Any]:
         return await self.clips.get(str(clip_id))
 
+    async def list_clips(self) -> list[dict[str, Any]]:
+        return await self.clips.list()
+
+    async def stop_clip(self, clip_id: object) -> dict[str, Any]:
+        """End a recording clip with what it wrote; its state once the file is written."""
+        return await self.clips.stop(str(clip_id))
+
+    async def delete_clip(self, clip_id: object) -> None:
+        """Forget a clip and remove its file (a recording one is cancelled, its partial file removed)."""
+        await self.clips.delete(str(clip_id))
+
     async def clip_file(self, clip_id: object) -> ClipFile:
         """A finished clip's file; ConflictError while it records or when it failed."""
         return self.clips.file(str(clip_id))

@@ -443,6 +443,14 @@ class Hub:
 
         return events_frame(self.transport.call(Op.EVENTS))
 
+    def clips(self) -> pd.DataFrame:
+        """The clips the service made (the grid's Record and Save buttons, ``POST streams/{id}/clips``; the
+        newest 50, oldest first): id, label, status, file (in the server's clips folder), seconds, frames,
+        bytes, codec, error. ``cam.clip()`` through a server removes its job once the file is downloaded."""
+        from .tables import clips_frame
+
+        return clips_frame(self.transport.call(Op.LIST_CLIPS))
+
     # -- widget ------------------------------------------------------------------------------------
     def grid(
         self,

@@ -10,7 +10,7 @@ from ..media.events import EventKind, RelayState
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["events_frame", "stats_frame", "streams_frame"]
+__all__ = ["clips_frame", "events_frame", "stats_frame", "streams_frame"]
 
 STATES = [s.value for s in RelayState]
 KINDS = [k.value for k in EventKind]
@@ -31,6 +31,14 @@ EVENT_COLUMNS = {
     "code": "string", "message": "string", "attempt": "Int64", "retry_in_s": "float64",
 }  # fmt: skip
 
+CLIP_STATUSES = ["recording", "done", "failed"]
+CLIP_COLUMNS = {
+    "id": "string", "label": "string", "stream_id": "string", "status": "status", "file": "string",
+    "started_at": "epoch", "before": "float64", "after": "float64", "seconds": "float64", "frames": "int64",
+    "bytes": "int64", "codec": "string", "transcoded": "boolean", "complete": "boolean", "ended": "string",
+    "error": "string", "error_code": "string",
+}  # fmt: skip
+
 
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     import pandas as pd
@@ -42,6 +50,8 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
             data[name] = pd.Categorical(values, categories=STATES)
         elif kind == "kind":
             data[name] = pd.Categorical(values, categories=KINDS)
+        elif kind == "status":
+            data[name] = pd.Categorical(values, categories=CLIP_STATUSES)
         elif kind == "time":
             times = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
             data[name] = times.dt.as_unit("us")
@@ -78,3 +88,9 @@ def stats_frame(stats: list[dict[str, Any]]) -> pd.DataFrame:
 def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{**e, "time": e.get("at")} for e in events]
     return _frame(rows, EVENT_COLUMNS)
+
+
+def clips_frame(clips: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per clip job the service remembers (oldest first); ``transcoded``, ``complete`` and ``ended``
+    are missing while it records."""
+    return _frame(clips, CLIP_COLUMNS)

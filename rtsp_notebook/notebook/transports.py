@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import logging
 import shutil
 import time
 import urllib.error
@@ -36,6 +37,8 @@ from ..errors import (
 from ..media.recorder import FINISH_TIMEOUT, START_TIMEOUT, Recorder, RecordingResult, _place
 from ..store import StreamRecord
 from .runtime import LoopThread, local_service, loop_thread
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LocalTransport", "RestTransport", "ServerUnavailableError", "Transport"]
 
@@ -171,10 +174,11 @@ class RestTransport:
 
     def call(self, op: Op, *args: Any, **kwargs: Any) -> Any:
         entry = ROUTE[Op(op)]
-        stream_id = checked_id(args[0]) if "{id}" in entry.path else ""
-        body = args[-1] if entry.op in (Op.ADD_STREAM, Op.UPDATE_STREAM) else None
+        ident = str(args[0]) if "{clip}" in entry.path else ""  # a clip id, or a stream id checked here:
+        ident = checked_id(args[0]) if "{id}" in entry.path else ident
+        body = args[-1] if entry.op in (Op.ADD_STREAM, Op.UPDATE_STREAM, Op.ADD_CLIP) else None
         query = {"probe": "true" if kwargs.get("check") else None}
-        return self._json(entry.methods[0], entry.url(stream_id, query), body)
+        return self._json(entry.methods[0], entry.url(ident, query), body)
 
     def kernel_service(self) -> Callable[[], StreamService] | None:
         return None  # the page reaches the server extension itself; its fallback serves the default
@@ -335,8 +339,11 @@ class LocalTransport:
 
 class ServerClip(Recorder):
     """``cam.clip()`` through the server: its clip job (``POST streams/{id}/clips``), followed with ``GET
-    clips/{clip}`` until written, then downloaded beside ``path`` and given its name like a local recording
-    (never over an existing file unless ``overwrite``). Progress (``seconds``, ``frames``) is the server's."""
+    clips/{clip}`` until written, then downloaded beside ``path``, given its name like a local recording
+    (never over an existing file unless ``overwrite``) and removed from the server's clips folder (``DELETE
+    clips/{clip}``): one file, where it was asked for. ``stop()`` ends the server's job early (``POST
+    clips/{clip}/stop``) and keeps what it wrote; a cancelled call discards the job and its file on the
+    server. Progress (``seconds``, ``frames``) is the server's."""
 
     POLL_S = (0.1, 0.5)  # the first and the longest wait between two questions to the server
 
@@ -353,34 +360,60 @@ class ServerClip(Recorder):
         super().__init__("", path, lambda: _failing(RtspNotebookError("not read")), seconds=None,
                          overwrite=overwrite, name=f"clip {stream_id}")  # fmt: skip
         self._transport, self._stream_id, self._before, self._after = transport, stream_id, before, after
+        self._wake = asyncio.Event()  # set by request_stop: ask the server now, not after the poll's wait
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        self._wake.set()
 
     async def run(self) -> RecordingResult:
         rest = self._transport
         body = {"before": self._before, "after": self._after}
         job = await asyncio.to_thread(rest._json, "POST", ROUTE[Op.ADD_CLIP].url(self._stream_id), body)
-        state, delay = job, self.POLL_S[0]
-        deadline = time.monotonic() + self._before + self._after + START_TIMEOUT + FINISH_TIMEOUT
-        while state["status"] == "recording":
-            if time.monotonic() > deadline:
-                raise SourceTimeoutError(f"the server's clip {job['file']} is not finished in time")
-            await asyncio.sleep(delay)  # the server's job runs on: ask again
-            delay = min(delay * 1.5, self.POLL_S[1])
-            state = await asyncio.to_thread(rest._json, "GET", ROUTE[Op.GET_CLIP].url(job["id"]))
-            self.seconds, self.frames = float(state["seconds"] or 0), int(state.get("frames") or 0)
-            self.started = self.started or self.frames > 0
-        if state["status"] != "done":
-            message = str(state.get("error") or "the server's clip failed")
-            raise _coded_error(str(state.get("error_code") or ""), message) or RtspNotebookError(message)
+        clip = job["id"]
         try:
-            await asyncio.to_thread(rest._download, ROUTE[Op.CLIP_FILE].url(job["id"]), self.temp)
-            size = await asyncio.to_thread(_place, self.temp, self.path, self.overwrite)
-            self.finished = True
-        finally:
-            if not self.finished:
-                with contextlib.suppress(OSError):
-                    await asyncio.to_thread(self.temp.unlink, True)
+            state = await self._follow(job)
+            if state["status"] != "done":
+                message = str(state.get("error") or "the server's clip failed")
+                raise _coded_error(str(state.get("error_code") or ""), message) or RtspNotebookError(message)
+            try:
+                await asyncio.to_thread(rest._download, ROUTE[Op.CLIP_FILE].url(clip), self.temp)
+                size = await asyncio.to_thread(_place, self.temp, self.path, self.overwrite)
+                self.finished = True
+            finally:
+                if not self.finished:
+                    with contextlib.suppress(OSError):
+                        await asyncio.to_thread(self.temp.unlink, True)
+        finally:  # downloaded, failed or cancelled: the server keeps no copy (best effort)
+            await asyncio.shield(asyncio.to_thread(self._forget, clip))
         self.codec = state.get("codec") or None
         return RecordingResult(
             self.path, float(state["seconds"]), size, int(state["frames"]), str(state.get("codec") or ""),
             bool(state["complete"]), str(state["ended"]), state.get("requested_s"), bool(state["transcoded"]),
         )  # fmt: skip
+
+    async def _follow(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job's state once it has ended (asking the server to end it after ``request_stop``)."""
+        rest, clip = self._transport, job["id"]
+        state, delay = job, self.POLL_S[0]
+        deadline = time.monotonic() + self._before + self._after + START_TIMEOUT + FINISH_TIMEOUT
+        while state["status"] == "recording":
+            if time.monotonic() > deadline:
+                raise SourceTimeoutError(f"the server's clip {job['file']} is not finished in time")
+            if self._stop_asked:
+                state = await asyncio.to_thread(rest._json, "POST", ROUTE[Op.STOP_CLIP].url(clip))
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):  # the poll's wait, cut short by a stop
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                delay = min(delay * 1.5, self.POLL_S[1])
+                state = await asyncio.to_thread(rest._json, "GET", ROUTE[Op.GET_CLIP].url(clip))
+            self.seconds, self.frames = float(state["seconds"] or 0), int(state.get("frames") or 0)
+            self.started = self.started or self.frames > 0
+        return state
+
+    def _forget(self, clip: str) -> None:
+        """``DELETE clips/{clip}`` (blocking); a failure is logged, not raised: the clip itself is done."""
+        try:
+            self._transport._request("DELETE", ROUTE[Op.DELETE_CLIP].url(clip))
+        except RtspNotebookError as exc:
+            log.warning("could not remove the server's copy of clip %s: %s", clip, exc)
