@@ -31,9 +31,12 @@ from .errors import (
 )
 from .media.events import RelayState
 from .media.ffmpeg import Profile
+from .media.recorder import OutputExistsError, Recording, RecordingResult
 from .media.relay import RelayConfig
 from .media.sources import mask_url, parse_source
+from .notebook.framereader import FrameReader, FrameSets
 from .notebook.hub import Hub, LocalFallbackWarning, ServerUnavailableError, Stream, connect
+from .notebook.timelapse import Timelapse, TimelapseResult
 
 __all__ = [
     "AmbiguousLabelError",
@@ -45,13 +48,18 @@ __all__ = [
     "ExtensionMissingError",
     "FFmpegExitError",
     "FFmpegNotFoundError",
+    "FrameReader",
+    "FrameSets",
     "Grid",
     "Hub",
     "InvalidInputError",
     "InvalidURLError",
     "LimitError",
     "LocalFallbackWarning",
+    "OutputExistsError",
     "Profile",
+    "Recording",
+    "RecordingResult",
     "RelayConfig",
     "RelayState",
     "RtspNotebookError",
@@ -63,6 +71,8 @@ __all__ = [
     "StoreError",
     "Stream",
     "StreamNotFoundError",
+    "Timelapse",
+    "TimelapseResult",
     "TransportRefusedError",
     "UnreachableError",
     "UnsupportedError",

@@ -40,6 +40,9 @@ def test_public_names_are_pinned():
         "ServerError", "ServerPermissionError", "ServerUnavailableError", "SourceError", "SourceTimeoutError",
         "StoreError", "Stream", "StreamNotFoundError", "TransportRefusedError", "UnreachableError",
         "UnsupportedError", "__version__", "connect", "mask_url", "parse_source",
+        # what cam.record / clip / timelapse and frames() return, and the error of a taken file name
+        "FrameReader", "FrameSets", "OutputExistsError", "Recording", "RecordingResult", "Timelapse",
+        "TimelapseResult",
     ])  # fmt: skip
     for name in rtsp_notebook.__all__:
         assert hasattr(rtsp_notebook, name), name
