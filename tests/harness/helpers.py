@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,16 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "
         except StopIteration as done:
             return done.value
         await asyncio.sleep(POLL)
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float, what: str = "condition") -> Any:
+    """``wait_until`` for an async check (e.g. a REST call); its truthy value."""
+    deadline = time.monotonic() + timeout
+    while not (value := await check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(POLL)  # the poll interval of a deadline wait
+    return value
 
 
 def wait_until_sync(predicate: Callable[[], Any], timeout: float, what: str = "condition") -> Any:
