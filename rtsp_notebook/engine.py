@@ -431,6 +431,11 @@ class Engine:
         if not relay.keep_alive and not relay.subscriptions:
             self._forget(relay)
 
+    def copies_nothing(self, stream_id: str) -> bool:
+        """Whether the stream's main video is one MPEG-TS cannot carry (MJPEG): it is only transcoded, so
+        nothing of it is kept for clips (known once its copy relay has tried, until its URL changes)."""
+        return (stream_id, Profile.SOURCE) in self._direct
+
     def prebuffer(self, stream_id: str) -> Prebuffer | None:
         """The stream's prebuffer (its source relay's), while the relay runs with one."""
         relay = self._relays.get((stream_id, Profile.SOURCE))

@@ -13,6 +13,7 @@ import pytest
 
 import rtsp_notebook as rn
 from rtsp_notebook.errors import InvalidInputError
+from rtsp_notebook.media.prebuffer import Prebuffer
 from rtsp_notebook.media.recorder import OutputExistsError, Recording, RecordingResult
 from rtsp_notebook.notebook.transports import RestTransport
 
@@ -217,6 +218,14 @@ def test_before_beyond_the_prebuffer_is_refused_with_what_is_kept(hub, camera_fa
     with pytest.raises(InvalidInputError, match="after must be a number of seconds of at least 0"):
         cam.clip(tmp_path / "clip.mp4", before=1, after=-1)
     assert not list(tmp_path.glob("*clip*"))
+
+
+def test_a_prebuffer_before_its_first_keyframe_says_it_holds_nothing_yet():
+    ring = Prebuffer(3)  # a source relay's, before the camera's first keyframe came
+    nothing = r"^the prebuffer holds nothing yet \(prebuffer_s=3\): it starts at the camera's next keyframe"
+    with pytest.raises(InvalidInputError, match=nothing):
+        ring.check(0.5)
+    ring.check(0)  # before 0 needs nothing kept
 
 
 def test_the_prebuffer_reports_its_memory_and_stays_bounded(hub, camera_factory):

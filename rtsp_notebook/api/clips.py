@@ -38,9 +38,12 @@ from ..errors import (
     StreamNotFoundError,
 )
 from ..media.recorder import Recorder, RecordingResult
+from ..store import StreamRecord
 from .viewer import viewer_chunks
 
-__all__ = ["MAX_JOBS", "MAX_RUNNING", "MAX_SECONDS", "ClipFile", "Clips", "clip_name", "is_clip_id"]
+__all__ = [
+    "MAX_JOBS", "MAX_RUNNING", "MAX_SECONDS", "ClipFile", "Clips", "clip_name", "is_clip_id", "no_prebuffer",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,9 @@ class Clips:
         if before > 0:
             ring = self.engine.prebuffer(stream_id)
             if ring is None:
-                raise InvalidInputError(_no_prebuffer(record.label, record.options.get("prebuffer_s")))
+                raise no_prebuffer(
+                    self.engine, record, 'e.g. PATCH streams/{id} {"options": {"prebuffer_s": 30}}'
+                )
             ring.check(before)  # says how many seconds are kept
         if self._closed:
             raise ConflictError("the server is stopping: no new clip")
@@ -305,16 +310,22 @@ class Clips:
             job.status = ClipStatus.FAILED
 
 
-def _no_prebuffer(label: str, prebuffer_s: Any) -> str:
-    if not float(prebuffer_s or 0):
-        return (
-            f"stream {label!r} keeps no prebuffer: set its prebuffer_s option (e.g. PATCH streams/{{id}} "
-            '{"options": {"prebuffer_s": 30}}), then a clip can start up to that many seconds back; '
-            "before 0 records from now on"
+def no_prebuffer(engine: Engine, record: StreamRecord, how_to_set: str) -> InvalidInputError:
+    """Why ``record`` has no prebuffer to clip from (``how_to_set``: how a caller sets ``prebuffer_s``)."""
+    label, later = record.label, "; before 0 records from now on"
+    if engine.copies_nothing(record.id):
+        return InvalidInputError(
+            f"stream {label!r} keeps no prebuffer: its camera sends MJPEG, and MJPEG is transcoded to "
+            f"MPEG-1, not copied, so none of its video is kept{later} (the transcode)"
         )
-    return (
-        f"stream {label!r} has no prebuffer running: its relay could not start (see its stats), or its "
-        "camera's video cannot be kept (MJPEG is transcoded, not copied); before 0 records from now on"
+    if not float(record.options.get("prebuffer_s") or 0):
+        return InvalidInputError(
+            f"stream {label!r} keeps no prebuffer: set its prebuffer_s option ({how_to_set}), then a clip "
+            f"can start up to that many seconds back{later}"
+        )
+    return InvalidInputError(
+        f"stream {label!r} has no prebuffer running: its camera connection is not up (the events say why)"
+        + later
     )
 
 

@@ -187,6 +187,11 @@ class Prebuffer:
         if not (isinstance(before, (int, float)) and not isinstance(before, bool) and before >= 0):
             raise InvalidInputError(f"before must be a number of seconds of at least 0, got {before!r}")
         kept = self.kept_s
+        if before > 0 and not self._gops:
+            raise InvalidInputError(
+                f"the prebuffer holds nothing yet (prebuffer_s={self.seconds:g}): it starts at the camera's "
+                "next keyframe; ask again in a moment, or use before=0 to record from now on"
+            )
         if before > kept:
             raise InvalidInputError(
                 f"the prebuffer holds {kept:.1f} s of this stream's video (prebuffer_s={self.seconds:g}); "

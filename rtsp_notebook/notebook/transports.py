@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..api.clips import no_prebuffer
 from ..api.routes import API_PREFIX, ROUTE, Op
 from ..api.service import STREAM_SOCKET, ProbeFailedError, StreamService, checked_id
 from ..api.viewer import viewer_chunks
@@ -35,7 +36,6 @@ from ..errors import (
     error_for_code,
 )
 from ..media.recorder import FINISH_TIMEOUT, START_TIMEOUT, Recorder, RecordingResult, _place
-from ..store import StreamRecord
 from .runtime import LoopThread, local_service, loop_thread
 
 log = logging.getLogger(__name__)
@@ -297,22 +297,11 @@ class LocalTransport:
     ) -> Callable[[], AsyncIterator[bytes | dict[str, Any]]]:
         engine, sid = self.service.engine, checked_id(stream_id)
 
-        def missing(record: StreamRecord) -> RtspNotebookError:
-            if not float(record.options.get("prebuffer_s") or 0):
-                return InvalidInputError(
-                    f"stream {record.label!r} keeps no prebuffer: set its prebuffer_s option (e.g. "
-                    "cam.update(prebuffer_s=30)), then a clip can start up to that many seconds back"
-                )
-            return InvalidInputError(
-                f"stream {record.label!r} has no prebuffer running: its relay could not start (see "
-                "cam.stats()), or its camera's video cannot be kept (MJPEG is transcoded, not copied)"
-            )
-
         async def check() -> None:
             record = await engine.store.get(sid)
             ring = engine.prebuffer(sid)
             if ring is None:
-                raise missing(record)
+                raise no_prebuffer(engine, record, "e.g. cam.update(prebuffer_s=30)")
             ring.check(before)
 
         self.thread.run(check())
