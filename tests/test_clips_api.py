@@ -19,8 +19,8 @@ from rtsp_notebook.api.clips import MAX_JOBS, ClipJob, Clips, ClipStatus, clip_n
 from rtsp_notebook.api.routes import route
 from rtsp_notebook.media.recorder import OutputExistsError, Recorder
 
-from .harness.helpers import POLL, ffmpeg_children, wait_until_sync
-from .harness.jp_server import add, api, login_cookies
+from .harness.helpers import ffmpeg_children, wait_for, wait_until_sync
+from .harness.jp_server import add, api, clip_finished, login_cookies, prebuffer_kept, with_prebuffer
 from .harness.mp4 import check_mp4, duration
 from .harness.server import Server
 
@@ -53,38 +53,9 @@ def jp_server_config(tmp_path, clips_dir):
 async def camera_stream(jp_fetch, camera, label="Door", prebuffer_s=0):
     sid = (await add(jp_fetch, camera.url, label))["id"]
     if prebuffer_s:
-        body = {"options": {"prebuffer_s": prebuffer_s}}
-        assert (await api(jp_fetch, "PATCH", "streams", sid, body=body))[0] == 200
-
-        async def kept():
-            status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
-            return status == 200 and stats["prebuffer_s"] >= prebuffer_s
-
-        await wait_for(kept, 30, f"{prebuffer_s} s in the prebuffer")
+        await with_prebuffer(jp_fetch, sid, prebuffer_s)
+        await prebuffer_kept(jp_fetch, sid, prebuffer_s)
     return sid
-
-
-async def wait_for(check, timeout, what):
-    """``wait_until`` for an async check."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if await check():
-            return
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(POLL)  # the poll interval of a deadline wait
-
-
-async def finished(jp_fetch, clip_id, timeout=30):
-    job: dict = {}
-
-    async def done():
-        status, body = await api(jp_fetch, "GET", "clips", clip_id)
-        assert status == 200, body
-        job.update(body)
-        return body["status"] != "recording"
-
-    await wait_for(done, timeout, "the clip to finish")
-    return job
 
 
 async def test_a_clip_is_made_followed_and_downloaded(
@@ -102,7 +73,7 @@ async def test_a_clip_is_made_followed_and_downloaded(
     assert status == 409 and error["error"]["code"] == "CONFLICT"
     assert error["error"]["message"].startswith(f"the clip {job['file']} is still recording")
 
-    done = await finished(jp_fetch, job["id"])
+    done = await clip_finished(jp_fetch, job["id"])
     assert {"id", "stream_id", "status", "file", "seconds", "bytes", "error"} <= set(done)
     assert (done["status"], done["error"], done["file"], done["complete"]) == (
         "done",
@@ -152,9 +123,9 @@ async def test_before_0_records_from_now_and_names_stay_inside_the_folder(
     same_second = r"etc_x-(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)(-2)?\.mp4"
     assert all(re.fullmatch(same_second, j["file"]) for j in (job, job2)), (job["file"], job2["file"])
     assert job2["file"] != job["file"]
-    done = await finished(jp_fetch, job["id"])
+    done = await clip_finished(jp_fetch, job["id"])
     assert done["status"] == "done" and done["complete"], done
-    assert (await finished(jp_fetch, job2["id"]))["status"] == "done"
+    assert (await clip_finished(jp_fetch, job2["id"]))["status"] == "done"
     path = clips_dir / job["file"]
     assert path.resolve().parent == clips_dir.resolve()
     pics = await asyncio.to_thread(check_mp4, ffmpeg_path, path)

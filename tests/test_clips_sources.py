@@ -17,7 +17,7 @@ import pytest
 from traitlets.config import Config
 
 from .harness.helpers import ffmpeg_children, wait_for
-from .harness.jp_server import add, api
+from .harness.jp_server import add, api, clip_finished, prebuffer_kept, with_prebuffer
 from .harness.mp4 import check_mp4, duration, showinfo
 
 KEYINT = 10  # the cameras' GOP: 10 pictures at 25 fps, 0.4 s
@@ -47,34 +47,6 @@ async def stats_of(jp_fetch, sid: str) -> dict:
     status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
     assert status == 200, stats
     return stats
-
-
-async def with_prebuffer(jp_fetch, sid: str, seconds: float) -> None:
-    status, body = await api(jp_fetch, "PATCH", "streams", sid, body={"options": {"prebuffer_s": seconds}})
-    assert status == 200, body
-
-
-async def kept(jp_fetch, sid: str, seconds: float, timeout: float = 30) -> dict:
-    """Wait until the stream's prebuffer holds ``seconds``; its stats then."""
-
-    async def check():
-        stats = await stats_of(jp_fetch, sid)
-        return stats["prebuffer_s"] >= seconds and stats
-
-    return await wait_for(check, timeout, f"{seconds} s in the prebuffer")
-
-
-async def finished(jp_fetch, clip_id: str, timeout: float = 30, each=None) -> dict:
-    """Wait for a clip job to end (``each``: an async check run at every poll while it records)."""
-
-    async def done():
-        status, body = await api(jp_fetch, "GET", "clips", clip_id)
-        assert status == 200, body
-        if body["status"] == "recording" and each is not None:
-            await each()
-        return body["status"] != "recording" and body
-
-    return await wait_for(done, timeout, "the clip to finish")
 
 
 def steps_are_one_picture(pics) -> None:
@@ -124,7 +96,7 @@ async def test_a_clip_while_ten_viewers_watch_opens_no_session_and_no_transcode(
         assert start["codec"] == "h264", start  # the camera's own video: the copy relay's, not a transcode
     watching = [Watching(v) for v in viewers]
     try:
-        await kept(jp_fetch, sid, 2)
+        await prebuffer_kept(jp_fetch, sid, 2)
         stats = await stats_of(jp_fetch, sid)
         assert [r["profile"] for r in stats["relays"]] == ["source"] and stats["viewers"] == 10, stats
         assert await asyncio.to_thread(camera.clients) == 1
@@ -144,8 +116,8 @@ async def test_a_clip_while_ten_viewers_watch_opens_no_session_and_no_transcode(
             clients.append(await asyncio.to_thread(camera.clients))
 
         watched = [w.bytes for w in watching]
-        done = await finished(jp_fetch, job["id"], each=look)
-        done2 = await finished(jp_fetch, job2["id"], each=look)
+        done = await clip_finished(jp_fetch, job["id"], each=look)
+        done2 = await clip_finished(jp_fetch, job2["id"], each=look)
         for clip in (done, done2):
             assert (clip["status"], clip["complete"], clip["codec"], clip["transcoded"]) == (
                 "done", True, "h264", False
@@ -178,10 +150,10 @@ async def test_an_h265_cameras_clip_is_hvc1_and_seamless(jp_fetch, camera_factor
     camera = camera_factory(codec="h265", keyint=KEYINT)
     sid = (await add(jp_fetch, camera.url, "Door"))["id"]
     await with_prebuffer(jp_fetch, sid, 3)
-    await kept(jp_fetch, sid, 3)
+    await prebuffer_kept(jp_fetch, sid, 3)
     status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 2, "after": 1.5})
     assert status == 202, job
-    done = await finished(jp_fetch, job["id"])
+    done = await clip_finished(jp_fetch, job["id"])
     assert (done["status"], done["complete"], done["codec"], done["transcoded"]) == (
         "done",
         True,
@@ -224,7 +196,7 @@ async def test_an_mjpeg_camera_clips_its_transcode_from_now_on_and_says_why_not_
 
     status, job = await api(jp_fetch, "POST", "streams", sid, "clips", body={"before": 0, "after": 2})
     assert status == 202, job
-    done = await finished(jp_fetch, job["id"], timeout=40)
+    done = await clip_finished(jp_fetch, job["id"], timeout=40)
     assert (done["status"], done["complete"], done["transcoded"], done["codec"]) == (
         "done", True, True, "mpeg1video"
     ), done  # fmt: skip
@@ -253,7 +225,7 @@ async def test_a_720p_cameras_30_s_prebuffer_holds_30_s_of_its_bytes(jp_fetch, c
         return relay is not None and relay["bytes_in"] > 0 and (time.monotonic(), relay["bytes_in"], stats)
 
     t0, bytes0, _ = await wait_for(source, VIDEO_S, "the source relay's first bytes")
-    await kept(jp_fetch, sid, seconds, timeout=seconds + 20)
+    await prebuffer_kept(jp_fetch, sid, seconds, timeout=seconds + 20)
     more = 2 * keyint / FPS  # two GOPs more than the ring keeps: it has dropped its oldest ones by then
 
     async def enough():

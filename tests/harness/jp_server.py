@@ -3,7 +3,8 @@
 ``jp_server_config`` (the extension enabled, a fresh store in the test's tmp_path, short idle and thumbnail
 times; a module that needs others overrides it) and ``open_viewer`` (WebSocket viewers, closed at teardown)
 are fixtures, registered once by ``tests/conftest.py``; ``api``, ``add`` and ``login_cookies`` call the REST
-API through ``jp_fetch``; ``ROUTES`` is every REST route; ``Viewer`` sorts what a WebSocket viewer receives.
+API through ``jp_fetch``, ``with_prebuffer``, ``prebuffer_kept`` and ``clip_finished`` the clips' routes;
+``ROUTES`` is every REST route; ``Viewer`` sorts what a WebSocket viewer receives.
 Used by tests/test_server.py and tests/test_security.py.
 """
 
@@ -14,6 +15,8 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
+
+from .helpers import wait_for
 
 
 @pytest.fixture
@@ -57,6 +60,35 @@ ROUTES = [
     ("GET", ("thumbnails", "cache", "stats")), ("POST", ("thumbnails", "cache", "clear")),
     ("GET", ("stats",)), ("GET", ("streams", SID, "stats")), ("GET", ("events",)),
 ]  # fmt: skip
+
+
+async def with_prebuffer(jp_fetch, sid: str, seconds: float) -> None:
+    status, body = await api(jp_fetch, "PATCH", "streams", sid, body={"options": {"prebuffer_s": seconds}})
+    assert status == 200, body
+
+
+async def prebuffer_kept(jp_fetch, sid: str, seconds: float, timeout: float = 30) -> dict:
+    """Wait until the stream's prebuffer holds ``seconds``; its stats then."""
+
+    async def check():
+        status, stats = await api(jp_fetch, "GET", "streams", sid, "stats")
+        assert status == 200, stats
+        return stats["prebuffer_s"] >= seconds and stats
+
+    return await wait_for(check, timeout, f"{seconds} s in the prebuffer")
+
+
+async def clip_finished(jp_fetch, clip_id: str, timeout: float = 30, each=None) -> dict:
+    """Wait for a clip job to end (``each``: an async check run at every poll while it records); its state."""
+
+    async def done():
+        status, body = await api(jp_fetch, "GET", "clips", clip_id)
+        assert status == 200, body
+        if body["status"] == "recording" and each is not None:
+            await each()
+        return body["status"] != "recording" and body
+
+    return await wait_for(done, timeout, "the clip to finish")
 
 
 async def login_cookies(jp_fetch, jp_serverapp) -> str:
