@@ -12,7 +12,6 @@ import time
 
 import psutil
 import pytest
-from traitlets.config import Config
 
 import rtsp_notebook as rn
 from rtsp_notebook.api.clips import MAX_JOBS, ClipJob, Clips, ClipStatus, clip_name
@@ -31,23 +30,6 @@ WRONG_TOKEN = {"Authorization": "token not-the-token"}
 CLIP_ID = "0123456789abcdef"
 STARTED = {"id", "stream_id", "label", "status", "file", "before", "after", "url", "started_at"}
 NAME = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.mp4"
-
-
-@pytest.fixture
-def clips_dir(tmp_path):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def jp_server_config(tmp_path, clips_dir):
-    return Config({
-        "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
-        "RtspNotebookApp": {
-            "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "clips_dir": str(clips_dir),
-        },
-    })  # fmt: skip
 
 
 async def camera_stream(jp_fetch, camera, label="Door", prebuffer_s=0):

@@ -13,9 +13,6 @@ import json
 import re
 import time
 
-import pytest
-from traitlets.config import Config
-
 from .harness.helpers import ffmpeg_children, wait_for
 from .harness.jp_server import add, api, clip_finished, prebuffer_kept, with_prebuffer
 from .harness.mp4 import check_mp4, duration, showinfo
@@ -24,23 +21,6 @@ KEYINT = 10  # the cameras' GOP: 10 pictures at 25 fps, 0.4 s
 FPS = 25
 GOP_S = KEYINT / FPS
 VIDEO_S = 20.0  # deadline of a first picture on the shared 2-core machine
-
-
-@pytest.fixture
-def clips_dir(tmp_path):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def jp_server_config(tmp_path, clips_dir):
-    return Config({
-        "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
-        "RtspNotebookApp": {
-            "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "clips_dir": str(clips_dir),
-        },
-    })  # fmt: skip
 
 
 async def stats_of(jp_fetch, sid: str) -> dict:

@@ -1,11 +1,12 @@
 """The server tests' view of pytest-jupyter's in-process server with the extension (a pytest plugin).
 
-``jp_server_config`` (the extension enabled, a fresh store in the test's tmp_path, short idle and thumbnail
-times; a module that needs others overrides it) and ``open_viewer`` (WebSocket viewers, closed at teardown)
-are fixtures, registered once by ``tests/conftest.py``; ``api``, ``add`` and ``login_cookies`` call the REST
+``jp_server_config`` (the extension enabled, a fresh store and an empty ``clips_dir`` folder in the test's
+tmp_path, short idle and thumbnail times; a module that needs others overrides it), ``clips_dir`` and
+``open_viewer`` (WebSocket viewers, closed at teardown) are fixtures, registered once by
+``tests/conftest.py``; ``api``, ``add`` and ``login_cookies`` call the REST
 API through ``jp_fetch``, ``with_prebuffer``, ``prebuffer_kept`` and ``clip_finished`` the clips' routes;
 ``ROUTES`` is every REST route; ``Viewer`` sorts what a WebSocket viewer receives.
-Used by tests/test_server.py and tests/test_security.py.
+Used by the server's tests (test_server, test_security, test_clips_api, test_clips_sources, ...).
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ from .helpers import wait_for
 
 
 @pytest.fixture
-def jp_server_config(tmp_path):
+def clips_dir(tmp_path):
+    """The server's clips folder (its ``clips_dir``): empty, in the test's tmp_path."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, clips_dir):
     return Config({
         "ServerApp": {"jpserver_extensions": {"rtsp_notebook": True}},
         "RtspNotebookApp": {
             "store_path": str(tmp_path / "streams.db"), "idle_timeout": 0.5, "thumbnail_ttl": 30.0,
+            "clips_dir": str(clips_dir),
         },
     })  # fmt: skip
 
