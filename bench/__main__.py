@@ -20,6 +20,8 @@ command of its own:
 * ``frames_latency`` (bench.frames_latency): flash → numpy array, ``frames()`` against ``cv2.VideoCapture``
   (skipped, with a note, without opencv-python-headless: ``pip install '.[bench]'``);
 * ``many_relays`` (bench.many_relays): CPU of 64 source relays with one H.264 viewer each;
+* ``clips`` (bench.clips): a clip of the last 30 s from a stream's prebuffer (``cam.clip``) against FFmpeg
+  alone recording 30 s from now on (go2rtc's way), the prebuffer's memory, a recording's CPU;
 * ``browser`` (bench.browser.paths): the widget in Chromium, H.264 tiles (WebCodecs) beside MPEG-1 tiles
   (JSMpeg) of the same test cameras: fps and CPU of 16 and 32 tiles at 360p and 4 at 720p, kb/s, first
   pictures.
@@ -53,6 +55,7 @@ from typing import Any
 import psutil
 
 from bench import (
+    clips,
     cpu,
     first_video,
     flash,
@@ -89,12 +92,14 @@ MIB = 1 << 20
 SHORT = Mode(
     True, 2, 1, 2.0, 30.0, 4.0, 1, 3.0,
     "short mode: 2 runs of first video and thumbnails, one outage, 2-4 s windows, fan-out up to 20 viewers "
-    "(not 50), latency drift over 30 s (not 10 min), one browser run with 3 s windows",
+    "(not 50), latency drift over 30 s (not 10 min), one browser run with 3 s windows; 3 clips, one 30 s "
+    "from-now-on run, a 20 s recording (not 60 s) for its CPU",
 )  # fmt: skip
 FULL = Mode(
     False, 7, 3, 5.0, 600.0, 12.0, 3, 10.0,
     "full mode: 7 runs of first video and thumbnails, 3 outages, 5-10 s windows, fan-out up to 50 viewers, "
-    "latency drift over 10 min, 3 browser runs with 10 s windows",
+    "latency drift over 10 min, 3 browser runs with 10 s windows; 7 clips, 3 from-now-on runs, 3 recordings "
+    "of 60 s for their CPU",
 )  # fmt: skip
 
 
@@ -124,6 +129,7 @@ SECTIONS = {
                 many_relays.measure(16 if m.short else 64, 2, 10.0 if m.short else 30.0, tmp)
             ),
         ),
+        Section("clips", lambda m, tmp: clips.measure(m.short, tmp)),
         Section("browser", lambda m, _: path_pages(m.browser_runs, m.browser_window)),
     )
 }
@@ -271,6 +277,31 @@ def frames_row(kind: str) -> Row:
     )
 
 
+CLIP = ("clips", "clip")
+FORWARD = ("clips", "from_now_on")
+MEMORY = ("clips", "memory")
+RECORDING = ("clips", "recording_cpu")
+FORWARD_REFERENCE = at(*FORWARD, "reference_s_for_30s_median")
+FORWARD_TEXT = Text(
+    "{} to 30 s of video (FFmpeg alone, -t 30 -c copy from now on: go2rtc's stream.mp4?duration=30 way, "
+    "go2rtc not installed; measured)",
+    Shown(FORWARD_REFERENCE, "s"),
+)
+
+
+def clip_covers(scope: Scope, shortest: Any) -> bool | None:
+    """Every clip holds at least the 30 s asked for, and at most one GOP (and a picture) more."""
+    longest = at(*CLIP, "video_s_max")(scope)
+    if shortest is None or longest is None:
+        return None
+    return bool(shortest >= clips.BEFORE_S and longest <= clips.BEFORE_S + clips.GOP_S + 2 / clips.FPS)
+
+
+def record_span(scope: Scope) -> str:
+    seconds = at(*RECORDING, "record_s")(scope)
+    return "?" if seconds is None else f"{seconds:g} s" + (" (short)" if scope.mode.short else "")
+
+
 FIGURES: tuple[Row | Each, ...] = (
     # 1. first video
     Row("cold_first_video_ms", "1. first video, cold stream: WebSocket open → first I-frame bytes (server)",
@@ -378,6 +409,35 @@ FIGURES: tuple[Row | Each, ...] = (
              at("many_relays", "per_stream_core"), at("many_relays", "ffmpeg_core"),
              at("many_relays", "process_core"), at("many_relays", "viewer_mbit_s_min"),
              at("many_relays", "relay_fps_min"), at("many_relays", "cameras_core"))),
+    # 13. clips and the prebuffer (issue 16)
+    Row("clip_ready_s", "13. clip of the last 30 s (cam.clip before=30, after=0): call → MP4 on disk",
+        at(*CLIP, "ready_s_median"), "s", "≤ 1 s", at_most(clips.READY_TARGET_S),
+        FORWARD_REFERENCE, FORWARD_TEXT,
+        Text(f"median of {{}} clips, max {{}} s; 720p25 H.264 {{}} Mb/s, {clips.GOP_S:g} s GOP",
+             at(*CLIP, "runs"), at(*CLIP, "ready_s_max"), at(*CLIP, "mbit_s"))),
+    Row("clip_video_s", "13. clip of the last 30 s: seconds of video in the MP4 (FFmpeg read-back, shortest)",
+        at(*CLIP, "video_s_min"), "s", "30 s to 30 s + one GOP (2 s)", clip_covers,
+        note=Text("longest {} s; the first decoded whole: plays {} ({} s)", at(*CLIP, "video_s_max"),
+                  at(*CLIP, "plays", then=lambda ok: "yes" if ok else "no"), at(*CLIP, "decoded_s"))),
+    Row("record_from_now_on_s", "13. cam.record(seconds=30) from now on: call → 30 s MP4 on disk",
+        at(*FORWARD, "ours_s_median"), "s", "—", None, FORWARD_REFERENCE, FORWARD_TEXT,
+        Text("started together with FFmpeg alone, ours from the relay's cached keyframe; video ours {} s, "
+             "FFmpeg alone {} s in {} s", at(*FORWARD, "ours_video_s"), at(*FORWARD, "reference_video_s"),
+             at(*FORWARD, "reference_s_median"))),
+    Row("prebuffer_memory_percent",
+        "13. prebuffer_s=30: bytes held / (stream bitrate x 30 s), largest sample",
+        at(*MEMORY, "percent_max"), "%", f"≤ {clips.MEMORY_TARGET * 100:g} % (1.2x)",
+        at_most(clips.MEMORY_TARGET * 100),
+        note=Text("{} MiB held for {}-{} s kept; bitrate x 30 s = {} MiB at {} kb/s (the relay's); "
+                  "process RSS +{} MiB", at(*MEMORY, "held_mib_max"), at(*MEMORY, "kept_s_min"),
+                  at(*MEMORY, "kept_s_max"), at(*MEMORY, "bitrate_x_30s_mib"), at(*MEMORY, "kbps"),
+                  at(*MEMORY, "rss_growth_mib"))),
+    Row("recording_ffmpeg_cpu_core",
+        Text("13. recording CPU: cam.record of {}, its FFmpeg (-c copy into MP4), 720p25", record_span),
+        at(*RECORDING, "ffmpeg_core_median"), "core", f"≤ {clips.CPU_TARGET:g} core",
+        at_most(clips.CPU_TARGET),
+        note=Text("median of {}; the recorder in Python {} core", at(*RECORDING, "runs"),
+                  at(*RECORDING, "python_core_median"))),
 )  # fmt: skip
 
 
