@@ -28,14 +28,14 @@ on and keeps the last 30 s (whole GOPs: 30 to 32 s) of the camera's own H.264. I
    after the stream was added). Target: the largest sample ≤ 1.2 x bitrate x 30 s. Also this process's
    RSS growth from before the stream was added to the prebuffer full (it includes the relay's and the
    from-now-on recording's own allocations);
-4. **recording CPU**: ``cam.record(path, seconds=60)`` (20 s with ``--short``), runs one after another:
+4. **recording CPU**: ``cam.record(path, seconds=60)`` (12 s with ``--short``), runs one after another:
    its FFmpeg's CPU (``-f mpegts -i pipe:0 -c copy -movflags +faststart -f mp4``, psutil) over the window
    from its first picture written to 4 s before its end, in cores (target ≤ 0.01 core); and this process's
    CPU over that window less its CPU over the seconds before the recording (the same relay and prebuffer
    without it): the recorder in Python (its subscription, ``TsAnalyzer``, PES times, pipe writes). The
    source relay is not counted: the prebuffer runs it anyway, and the recording opens no session.
 
-``--short`` (``python -m bench --short``): 3 clips, one from-now-on run, one recording of 20 s (about 75 s);
+``--short`` (``python -m bench --short``): 3 clips, one from-now-on run, one recording of 12 s (about 60 s);
 the full run: 7 clips, 3 from-now-on runs, 3 recordings of 60 s (about 5.5 min).
 """
 
@@ -93,7 +93,7 @@ class Plan:
     memory_samples: int  # every MEMORY_EVERY_S, after the prebuffer is full
 
 
-SHORT = Plan(clips=3, forward_runs=1, record_s=20.0, record_runs=1, baseline_s=8.0, memory_samples=16)
+SHORT = Plan(clips=3, forward_runs=1, record_s=12.0, record_runs=1, baseline_s=4.0, memory_samples=16)
 FULL = Plan(clips=7, forward_runs=3, record_s=60.0, record_runs=3, baseline_s=10.0, memory_samples=40)
 
 
@@ -422,7 +422,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--short", action="store_true", help="3 clips, one from-now-on run, 20 s recording")
+    parser.add_argument("--short", action="store_true", help="3 clips, one from-now-on run, 12 s recording")
     parser.add_argument("--json", type=Path, default=Path("bench/results/clips.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -20,7 +20,7 @@ from .harness.require import require_browser, require_camera
 pytestmark = [pytest.mark.bench, pytest.mark.camera, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 600  # the clips section (issue 16) waits 30 s for a full prebuffer and records 30 + 20 s
+TIMEOUT_S = 600  # the clips section (issue 16) waits 30 s for a full prebuffer and records 30 + 12 s
 
 FIGURES = {
     # 1. first video
