@@ -55,6 +55,18 @@ def camera(camera_factory: Callable[..., TestCamera]) -> TestCamera:
     return camera_factory()
 
 
+@pytest.fixture
+def hub(tmp_path: Any) -> Iterator[Any]:
+    """An in-process hub (``rn.connect(local=True)``) on a fresh store; its streams are removed after the
+    test. Modules that test both hubs (test_hub, test_frames_errors) have their own ``hub``."""
+    import rtsp_notebook as rn
+
+    hub = rn.connect(local=True, store=str(tmp_path / "local.db"))
+    yield hub
+    for stream in hub.list():
+        stream.remove()
+
+
 @pytest.fixture(autouse=True)
 def _no_ffmpeg_left() -> Iterator[None]:
     """Every test stops every FFmpeg it started: one left behind fails the test (and is killed)."""

@@ -7,26 +7,16 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
 import pytest
 
-import rtsp_notebook as rn
 from rtsp_notebook.errors import InvalidInputError, RtspNotebookError
 from rtsp_notebook.notebook.framereader import FrameSets
 
 from .harness.helpers import ffmpeg_children, wait_until_sync
-
-
-@pytest.fixture
-def hub(tmp_path: Any) -> Iterator[rn.Hub]:
-    hub = rn.connect(local=True, store=str(tmp_path / "local.db"))
-    yield hub
-    for stream in hub.list():
-        stream.remove()
 
 
 def test_timestamps_are_utc_capture_times_in_order(hub, camera):

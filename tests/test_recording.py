@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,14 +23,6 @@ from .harness.server import Server
 KEYINT = 10  # the camera's GOP: 10 pictures at 25 fps, 0.4 s
 FPS = 25
 GOP_S = KEYINT / FPS
-
-
-@pytest.fixture
-def hub(tmp_path) -> Iterator[rn.Hub]:
-    hub = rn.connect(local=True, store=str(tmp_path / "local.db"))
-    yield hub
-    for stream in hub.list():
-        stream.remove()
 
 
 def test_record_writes_the_requested_seconds_from_a_keyframe(hub, camera_factory, ffmpeg_path, tmp_path):

@@ -7,28 +7,17 @@ from __future__ import annotations
 import _thread
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
-import rtsp_notebook as rn
 from rtsp_notebook.errors import InvalidInputError
 from rtsp_notebook.media.recorder import OutputExistsError
 from rtsp_notebook.notebook.timelapse import Timelapse, TimelapseResult, mp4_encoder_argv
 
 from .harness.helpers import wait_until_sync
 from .harness.mp4 import showinfo
-
-
-@pytest.fixture
-def hub(tmp_path: Any) -> Iterator[rn.Hub]:
-    hub = rn.connect(local=True, store=str(tmp_path / "local.db"))
-    yield hub
-    for stream in hub.list():
-        stream.remove()
 
 
 def mp4_pictures(ffmpeg: str, path: Path) -> tuple[int, tuple[int, int], str]:
